@@ -1,0 +1,1 @@
+"""Sub-commands of the ``deepfever`` CLI, one module each (see ``hf_deepfever.cli``)."""

@@ -1,0 +1,94 @@
+"""DeepFEVER configuration.
+
+This file travels to the Hub as remote code: it imports only ``transformers``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+# AffectNet's own order: label id i in AffectNet's CSVs is AFFECTNET_EXPRESSIONS[i].
+AFFECTNET_EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+
+
+class DeepFeverConfig(PreTrainedConfig):
+    r"""
+    Configuration of a DeepFEVER expression-vector extractor and its expression / valence-arousal heads.
+
+    Args:
+        backbone (`str`, *optional*, defaults to `"efficientnet_b0"`):
+            Any `timm` architecture name. The backbone is created with `num_classes=0` (pooled features).
+        backbone_pretrained (`bool`, *optional*, defaults to `False`):
+            Whether a training run that starts a NEW model initialises the backbone from timm's pretrained weights
+            (see [`DeepFeverPreTrainedModel.load_backbone_pretrained_weights`]). Never used by `from_pretrained`,
+            which always loads the saved weights and downloads nothing else.
+        backbone_kwargs (`dict`, *optional*):
+            Extra keyword arguments for `timm.create_model` (e.g. `{"in_chans": 3}`).
+        embedding_dim (`int`, *optional*, defaults to 64):
+            Size of the L2-normalised expression vector.
+        image_size (`int`, *optional*, defaults to 224):
+            Side of the square face crop the backbone expects.
+        drop_rate (`float`, *optional*, defaults to 0.0):
+            Dropout before the backbone's pooled output (timm's `drop_rate`).
+        drop_path_rate (`float`, *optional*, defaults to 0.0):
+            Stochastic depth of the backbone (timm's `drop_path_rate`).
+        projection_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout between the pooled features and the projection to the expression vector.
+        head_hidden_dim (`int`, *optional*, defaults to 128):
+            Width of the small MLPs that map the expression vector to logits and to valence/arousal.
+        head_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout inside the heads.
+        valence_arousal_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the valence/arousal term in the loss the model returns.
+        id2label / label2id (`dict`, *optional*):
+            Expression names; default: AffectNet's 8 expressions in AffectNet order.
+    """
+
+    model_type = "deepfever"
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet_b0",
+        backbone_pretrained: bool = False,
+        backbone_kwargs: dict[str, Any] | None = None,
+        embedding_dim: int = 64,
+        image_size: int = 224,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        projection_dropout: float = 0.1,
+        head_hidden_dim: int = 128,
+        head_dropout: float = 0.1,
+        valence_arousal_loss_weight: float = 1.0,
+        id2label: dict[int, str] | None = None,
+        label2id: dict[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
+        if image_size < 8:
+            raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
+        if id2label is None:
+            id2label = dict(enumerate(AFFECTNET_EXPRESSIONS))
+        # JSON turns int keys into strings: normalise so both directions stay consistent.
+        id2label = {int(index): str(name) for index, name in id2label.items()}
+        if label2id is None:
+            label2id = {name: index for index, name in id2label.items()}
+        kwargs.pop("num_labels", None)  # derived from id2label; a stale value must not override it
+
+        self.backbone = backbone
+        self.backbone_pretrained = backbone_pretrained
+        self.backbone_kwargs = dict(backbone_kwargs or {})
+        self.embedding_dim = embedding_dim
+        self.image_size = image_size
+        self.drop_rate = drop_rate
+        self.drop_path_rate = drop_path_rate
+        self.projection_dropout = projection_dropout
+        self.head_hidden_dim = head_hidden_dim
+        self.head_dropout = head_dropout
+        self.valence_arousal_loss_weight = valence_arousal_loss_weight
+        super().__init__(id2label=id2label, label2id=label2id, **kwargs)
+
+
+__all__ = ["AFFECTNET_EXPRESSIONS", "DeepFeverConfig"]
