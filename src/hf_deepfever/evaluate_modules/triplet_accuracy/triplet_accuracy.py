@@ -1,0 +1,69 @@
+"""`evaluate` module: Google FEC triplet prediction accuracy, overall and per triplet type."""
+
+import datasets
+import evaluate
+
+from hf_deepfever.metrics import triplet_accuracy
+
+_DESCRIPTION = """
+Triplet prediction accuracy on the Google Facial Expression Comparison (FEC) corpus: a triplet is right
+when the distance between the expression vectors of its two similar faces is strictly smaller than both
+other pairwise distances (squared Euclidean distance of the L2-normalised vectors). Reported overall and
+per triplet type (one-, two- and three-class triplets).
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    embeddings_1, embeddings_2, embeddings_3 (`list` of `list` of `float`): the expression vectors of the
+        three faces of each triplet, shape (N, D) each.
+    references (`list` of `int`): 0-based index (0, 1, 2) of the odd face (FEC's annotation 1/2/3 minus one).
+    triplet_type (`list` of `str`): ONE_CLASS_TRIPLET / TWO_CLASS_TRIPLET / THREE_CLASS_TRIPLET
+        (or one_class / two_class / three_class).
+    normalize (`bool`, defaults to True): L2-normalise the vectors before measuring distances.
+Returns:
+    accuracy, num_triplets, and accuracy_<type> / num_<type> for one_class, two_class, three_class
+    (accuracy NaN for a type with no triplet).
+Examples:
+    >>> from hf_deepfever import evaluate_modules
+    >>> metric = evaluate_modules.load("triplet_accuracy")
+    >>> metric.compute(embeddings_1=[[1.0, 0.0]], embeddings_2=[[0.9, 0.1]], embeddings_3=[[0.0, 1.0]],
+    ...                references=[2], triplet_type=["ONE_CLASS_TRIPLET"])["accuracy"]
+    1.0
+"""
+
+_CITATION = """
+@inproceedings{vemulapalli2019compact,
+  title={A Compact Embedding for Facial Expression Similarity},
+  author={Vemulapalli, Raviteja and Agarwala, Aseem},
+  booktitle={IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages={5683--5692}, year={2019}
+}
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class TripletAccuracy(evaluate.Metric):
+    """FEC triplet accuracy computed by :func:`hf_deepfever.metrics.triplet_accuracy`."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        vector = datasets.Sequence(datasets.Value("float32"))
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {
+                    "embeddings_1": vector,
+                    "embeddings_2": vector,
+                    "embeddings_3": vector,
+                    "references": datasets.Value("int64"),
+                    "triplet_type": datasets.Value("string"),
+                }
+            ),
+            # Python lists: the "numpy" format accepts only scalar `Value` features, not vectors.
+        )
+
+    def _compute(self, embeddings_1, embeddings_2, embeddings_3, references, triplet_type, normalize: bool = True):
+        return triplet_accuracy(
+            embeddings_1, embeddings_2, embeddings_3, references, triplet_type, normalize=normalize
+        )
