@@ -114,8 +114,9 @@ def expression_metrics(
         raise ValueError(f"`logits` must have shape (N, {num_classes}), got {logits_array.shape}")
     if logits_array.shape[0] != labels_array.size:
         raise ValueError(f"`logits` has {logits_array.shape[0]} rows but `labels` has {labels_array.size}")
-    if np.any(labels_array >= num_classes):
-        raise ValueError(f"`labels` holds class ids >= {num_classes}: {np.unique(labels_array[labels_array >= num_classes])}")
+    too_large = labels_array[labels_array >= num_classes]
+    if too_large.size:
+        raise ValueError(f"`labels` holds class ids >= {num_classes}: {np.unique(too_large)[:10]}")
 
     results: dict[str, float | int] = {}
     protocols = [num_classes] if reduced_num_classes is None else [num_classes, reduced_num_classes]
@@ -252,8 +253,9 @@ def triplet_accuracy(
     odd = _class_ids(odd_one_out, "odd_one_out")
     if odd.size != distances.shape[0]:
         raise ValueError(f"`odd_one_out` has {odd.size} values for {distances.shape[0]} triplets")
-    if np.any((odd < 0) | (odd > 2)):
-        raise ValueError(f"`odd_one_out` must be the 0-based index 0, 1 or 2, got {np.unique(odd[(odd < 0) | (odd > 2)])}")
+    out_of_range = odd[(odd < 0) | (odd > 2)]
+    if out_of_range.size:
+        raise ValueError(f"`odd_one_out` must be the 0-based index 0, 1 or 2, got {np.unique(out_of_range)[:10]}")
     rows = np.arange(odd.size)
     similar_distance = distances[rows, odd]
     other_distances = np.where(np.arange(3)[None, :] == odd[:, None], np.inf, distances)
