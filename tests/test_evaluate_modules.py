@@ -63,3 +63,9 @@ def test_triplet_accuracy_module_matches_metrics() -> None:
     expected = triplet_accuracy(e1, e2, e3, odd, types)
     assert results == pytest.approx(expected)
     assert results["num_one_class"] + results["num_two_class"] + results["num_three_class"] == 25
+    # The FEC dataset stores the type as ClassLabel ids 0-2 in the same order; the module takes those too.
+    type_ids = [["ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET"].index(t) for t in types]
+    from_ids = evaluate_modules.load("triplet_accuracy").compute(
+        embeddings_1=e1, embeddings_2=e2, embeddings_3=e3, references=odd, triplet_type=type_ids
+    )
+    assert from_ids == pytest.approx(expected)

@@ -189,7 +189,11 @@ def valence_arousal_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, flo
 
 
 def triplet_type_ids(triplet_type: ArrayLike) -> np.ndarray:
-    """Map FEC triplet types (strings such as ``ONE_CLASS_TRIPLET`` / ``two_class``, or ids 0-2) to ids 0-2."""
+    """Map FEC triplet types to ids 0-2 (one-, two-, three-class).
+
+    Accepts strings such as ``ONE_CLASS_TRIPLET`` or ``two_class`` (any case), the ids 0-2 themselves (as
+    ints, integer arrays/tensors or digit strings; the ``ClassLabel`` ids of :func:`hf_deepfever.data.fec`).
+    """
     if hasattr(triplet_type, "detach") or (isinstance(triplet_type, np.ndarray) and triplet_type.dtype.kind in "iu"):
         ids = _class_ids(triplet_type, "triplet_type")
     else:
@@ -199,6 +203,9 @@ def triplet_type_ids(triplet_type: ArrayLike) -> np.ndarray:
                 ids.append(int(value))
                 continue
             name = str(value).strip().lower().removesuffix("_triplet")
+            if name in ("0", "1", "2"):  # ids that went through a string column (e.g. an `evaluate` module)
+                ids.append(int(name))
+                continue
             if name not in TRIPLET_TYPE_NAMES:
                 raise ValueError(f"unknown triplet type {value!r}; expected one of {TRIPLET_TYPE_NAMES} or 0-2")
             ids.append(TRIPLET_TYPE_NAMES.index(name))

@@ -18,7 +18,7 @@ Args:
         three faces of each triplet, shape (N, D) each.
     references (`list` of `int`): 0-based index (0, 1, 2) of the odd face (FEC's annotation 1/2/3 minus one).
     triplet_type (`list` of `str`): ONE_CLASS_TRIPLET / TWO_CLASS_TRIPLET / THREE_CLASS_TRIPLET
-        (or one_class / two_class / three_class).
+        (or one_class / two_class / three_class, or the ids 0 / 1 / 2 of the FEC dataset's ClassLabel).
     normalize (`bool`, defaults to True): L2-normalise the vectors before measuring distances.
 Returns:
     accuracy, num_triplets, and accuracy_<type> / num_<type> for one_class, two_class, three_class
@@ -47,19 +47,24 @@ class TripletAccuracy(evaluate.Metric):
 
     def _info(self) -> evaluate.MetricInfo:
         vector = datasets.Sequence(datasets.Value("float32"))
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
+
+        def features(triplet_type_dtype: str) -> datasets.Features:
+            return datasets.Features(
                 {
                     "embeddings_1": vector,
                     "embeddings_2": vector,
                     "embeddings_3": vector,
                     "references": datasets.Value("int64"),
-                    "triplet_type": datasets.Value("string"),
+                    "triplet_type": datasets.Value(triplet_type_dtype),
                 }
-            ),
+            )
+
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            # Triplet types as FEC's strings or as the dataset's ClassLabel ids; the first batch picks one.
+            features=[features("string"), features("int64")],
             # Python lists: the "numpy" format accepts only scalar `Value` features, not vectors.
         )
 
