@@ -1,0 +1,520 @@
+"""Helpers shared by the corpus loaders: skip counting, safe file lookup, fast text parsing, Arrow caching.
+
+Design points every loader relies on:
+
+* Bad corpus rows are never fatal. Each is skipped and counted under one reason, and each split gets
+  ONE :class:`CorpusRowsSkippedWarning` naming the corpus and the counts.
+* File existence is checked through one directory listing per folder (:class:`DirectoryIndex`), not
+  one ``stat`` per row, and no path may resolve outside the folder the caller gave (``..``, absolute
+  paths and symlinks that escape are all refused). Image contents are not opened while indexing:
+  a file that exists but cannot be decoded fails when the ``Image`` column decodes it.
+* List files are parsed with Arrow's multi-threaded CSV reader and validated with vectorised kernels.
+* Results are cached as Arrow files (:func:`load_with_cache`), keyed on the list files' path, mtime and
+  size and on the loader's arguments; the cache also remembers the modification times of every image
+  folder it listed, so adding or removing images invalidates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import shutil
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+logger = logging.getLogger(__name__)
+
+# Bump when the layout of cached datasets changes, so that old caches are not reused.
+CACHE_FORMAT_VERSION = 1
+
+# Status codes returned by DirectoryIndex.lookup.
+FILE_OK = 0
+FILE_OUTSIDE_ROOT = 1
+FILE_MISSING = 2
+FILE_UNREADABLE = 3
+
+# Skip reasons shared by the loaders, so that warnings read the same for every corpus.
+REASON_COLUMNS = "wrong column count"
+REASON_NULL = "NULL value"
+REASON_NUMBER = "unparsable number"
+REASON_LABEL = "label out of range"
+REASON_OUTSIDE = "path outside root"
+REASON_MISSING_IMAGE = "missing image"
+REASON_UNREADABLE_IMAGE = "unreadable image"
+REASON_ENCODING = "invalid text encoding"
+
+_FILE_STATUS_REASONS = {
+    FILE_OUTSIDE_ROOT: REASON_OUTSIDE,
+    FILE_MISSING: REASON_MISSING_IMAGE,
+    FILE_UNREADABLE: REASON_UNREADABLE_IMAGE,
+}
+
+DatasetLike = Any  # datasets.Dataset | datasets.DatasetDict; kept loose to avoid importing datasets here
+
+
+class CorpusRowsSkippedWarning(UserWarning):
+    """Some rows of a corpus were skipped; the message names the corpus, the split and the counts."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Skip counting and errors
+# --------------------------------------------------------------------------------------------------
+
+
+class SkipCounts:
+    """Per-split, per-reason counts of skipped rows."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, Counter[str]] = {}
+
+    def add(self, split: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` rows of ``split`` skipped for ``reason`` (zero counts are ignored)."""
+        if count:
+            self._counts.setdefault(split, Counter())[reason] += int(count)
+
+    def add_mask(self, split: str, reason: str, mask: np.ndarray) -> None:
+        """Count the rows where boolean ``mask`` is true."""
+        self.add(split, reason, int(np.count_nonzero(mask)))
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {split: dict(counts) for split, counts in self._counts.items()}
+
+
+def emit_skip_warnings(corpus: str, skips: Mapping[str, Mapping[str, int]]) -> None:
+    """Emit one :class:`CorpusRowsSkippedWarning` per split that skipped rows."""
+    for split, counts in skips.items():
+        total = sum(counts.values())
+        if not total:
+            continue
+        detail = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts.items()))
+        warnings.warn(
+            f"{corpus} {split}: skipped {total} row(s) ({detail})",
+            CorpusRowsSkippedWarning,
+            stacklevel=4,
+        )
+
+
+def require_dir(corpus: str, path: Union[str, os.PathLike], what: str = "root folder") -> Path:
+    """Absolute ``path`` if it is a folder, else a ``FileNotFoundError`` naming corpus and path."""
+    folder = Path(os.path.abspath(os.fspath(path)))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{corpus}: {what} not found: expected a folder at {folder}")
+    return folder
+
+
+def require_file(corpus: str, path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a ``FileNotFoundError`` naming corpus and path."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{corpus}: {what} not found: expected a file at {path}")
+    return path
+
+
+def is_inside(path: str, folder_real: str) -> bool:
+    """Whether the already-resolved ``path`` is ``folder_real`` or lies below it."""
+    return path == folder_real or path.startswith(folder_real.rstrip(os.sep) + os.sep)
+
+
+def find_folder(root: Path, name: str, max_depth: int = 2) -> Path | None:
+    """The shallowest folder called ``name`` at ``root`` or up to ``max_depth`` levels below it.
+
+    Candidates at the same depth are tried in sorted order, so the answer is deterministic. Only real
+    sub-folders are descended into (symlinked folders are not followed); callers check that the
+    folder found resolves inside ``root``.
+    """
+    level = [root]
+    for _ in range(max_depth + 1):
+        hits = sorted(folder / name for folder in level if (folder / name).is_dir())
+        if hits:
+            return hits[0]
+        next_level: list[Path] = []
+        for folder in level:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            except OSError:
+                continue
+            next_level.extend(Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False))
+        level = next_level
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# File lookup through directory listings
+# --------------------------------------------------------------------------------------------------
+
+
+class DirectoryIndex:
+    """Checks that many files exist below ``base`` with one directory listing per folder.
+
+    Relative paths are resolved against ``base``; anything that would resolve outside ``containment``
+    (``..`` segments, absolute paths, or symlinks pointing elsewhere) is reported as outside root.
+    A listed entry that is not a regular file (a folder, a dangling symlink, a device) is reported
+    as unreadable. The folders listed and their modification times are kept in :attr:`listed`
+    for cache validation.
+    """
+
+    def __init__(self, base: Path, containment: Path | None = None) -> None:
+        self.base = os.path.abspath(base)
+        self._containment_real = os.path.realpath(containment if containment is not None else base)
+        self._listings: dict[str, dict[str, int] | int] = {}
+        self.listed: dict[str, int] = {}
+
+    def lookup(self, relative_paths: Iterable[str]) -> tuple[list[str], np.ndarray]:
+        """Absolute paths and status codes (``FILE_OK`` ...) for paths relative to ``base``."""
+        absolute: list[str] = []
+        statuses: list[int] = []
+        for relative in relative_paths:
+            path, status = self._lookup_one(relative)
+            absolute.append(path)
+            statuses.append(status)
+        return absolute, np.asarray(statuses, dtype=np.int8)
+
+    def _lookup_one(self, relative: str) -> tuple[str, int]:
+        if not relative or relative.startswith("/") or "\x00" in relative:
+            return "", FILE_OUTSIDE_ROOT
+        # Normalise only when needed: it is the slow part and most paths are already clean.
+        if "." in relative or "//" in relative:
+            relative = posixpath.normpath(relative)
+            if relative == ".." or relative.startswith("../"):
+                return "", FILE_OUTSIDE_ROOT
+        folder, _, name = relative.rpartition("/")
+        if not name or name == ".":
+            return "", FILE_MISSING
+        listing = self._listing(folder)
+        absolute = os.path.join(self.base, relative)
+        if isinstance(listing, int):
+            return absolute, listing
+        return absolute, listing.get(name, FILE_MISSING)
+
+    def _listing(self, folder: str) -> dict[str, int] | int:
+        cached = self._listings.get(folder)
+        if cached is None:
+            cached = self._listings[folder] = self._list(folder)
+        return cached
+
+    def _list(self, folder: str) -> dict[str, int] | int:
+        full = os.path.join(self.base, folder) if folder else self.base
+        if not is_inside(os.path.realpath(full), self._containment_real):
+            return FILE_OUTSIDE_ROOT
+        try:
+            self.listed[full] = os.stat(full).st_mtime_ns
+            entries = list(os.scandir(full))
+        except (FileNotFoundError, NotADirectoryError):
+            return FILE_MISSING
+        except OSError:
+            return FILE_UNREADABLE
+        listing: dict[str, int] = {}
+        for entry in entries:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not is_inside(target, self._containment_real):
+                    listing[entry.name] = FILE_OUTSIDE_ROOT
+                else:
+                    listing[entry.name] = FILE_OK if os.path.isfile(target) else FILE_UNREADABLE
+            elif entry.is_file(follow_symlinks=False):
+                listing[entry.name] = FILE_OK
+            else:
+                listing[entry.name] = FILE_UNREADABLE
+        return listing
+
+
+def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray, missing_reason: str | None = None) -> None:
+    """Count rows whose file lookup failed, under the standard reasons."""
+    for status, reason in _FILE_STATUS_REASONS.items():
+        if status == FILE_MISSING and missing_reason is not None:
+            reason = missing_reason
+        skips.add_mask(split, reason, statuses == status)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast text parsing
+# --------------------------------------------------------------------------------------------------
+
+_NUMBER_PATTERN = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+
+
+def iter_line_batches(path: Path, *, block_size: int = 16 << 20) -> Iterator[tuple[pa.StringArray, int]]:
+    """Non-empty lines of a text file in Arrow batches, read by Arrow's multi-threaded CSV reader.
+
+    Yields ``(lines, invalid)`` where ``invalid`` counts lines in the batch that Arrow could not
+    split (a line holding the ASCII unit separator) or that are not valid UTF-8; those lines are
+    dropped. ``\\r\\n`` line ends are handled.
+    """
+    invalid_rows = 0
+
+    def skip_invalid(_row: Any) -> str:
+        nonlocal invalid_rows
+        invalid_rows += 1
+        return "skip"
+
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(column_names=["line"], block_size=block_size),
+        parse_options=pa_csv.ParseOptions(
+            delimiter="\x1f",
+            quote_char=False,
+            double_quote=False,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+            invalid_row_handler=skip_invalid,
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={"line": pa.binary()}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    for batch in reader:
+        raw = batch.column(0)
+        try:
+            lines = raw.cast(pa.string())
+            bad = 0
+        except pa.ArrowInvalid:
+            # Rare: decode line by line and drop the lines that are not UTF-8.
+            decoded = []
+            for value in raw.to_pylist():
+                try:
+                    decoded.append(value.decode("utf-8"))
+                except UnicodeDecodeError:
+                    pass
+            bad = len(raw) - len(decoded)
+            lines = pa.array(decoded, type=pa.string())
+        yield lines, invalid_rows + bad
+        invalid_rows = 0
+
+
+def split_fields(lines: pa.Array, separator: str) -> tuple[pa.ListArray, np.ndarray]:
+    """Each line split at ``separator``, and the number of fields per line."""
+    fields = pc.split_pattern(lines, separator)
+    return fields, pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+
+
+def field(fields: pa.ListArray, index: int) -> pa.StringArray:
+    """Column ``index`` of split lines (every line must have more than ``index`` fields)."""
+    return pc.utf8_trim_whitespace(pc.list_element(fields, index))
+
+
+def parse_floats(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Strings to float64, and a mask of the values that were finite, well-formed numbers.
+
+    Tries one vectorised cast first; only when that fails is each value checked with a regular
+    expression (still vectorised), so clean files take the fast path.
+    """
+    values = pc.utf8_trim_whitespace(values)
+    try:
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        well_formed = np.ones(len(numbers), dtype=bool)
+    except pa.ArrowInvalid:
+        matched = pc.fill_null(pc.match_substring_regex(values, _NUMBER_PATTERN), False)
+        cleaned = pc.if_else(matched, values, pa.scalar("nan"))
+        numbers = pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False)
+        well_formed = matched.to_numpy(zero_copy_only=False)
+    numbers = np.asarray(numbers, dtype=np.float64)
+    valid = well_formed & np.isfinite(numbers)
+    return np.where(valid, numbers, np.nan), valid
+
+
+def parse_ints(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Strings to int64, and a mask of the values that were integral numbers."""
+    numbers, valid = parse_floats(values)
+    valid &= numbers == np.floor(np.where(valid, numbers, 0.0))
+    return np.where(valid, numbers, -1).astype(np.int64), valid
+
+
+def has_null_literal(fields: pa.ListArray, row_count: int) -> np.ndarray:
+    """Rows with at least one field that is exactly the literal ``NULL``."""
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(fields))
+    is_null_literal = pc.equal(flat, "NULL").to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(fields).to_numpy(zero_copy_only=False)
+    flags = np.zeros(row_count, dtype=bool)
+    flags[parents[is_null_literal]] = True
+    return flags
+
+
+# --------------------------------------------------------------------------------------------------
+# Building Arrow-backed datasets
+# --------------------------------------------------------------------------------------------------
+
+
+def image_column(paths: Sequence[str]) -> pa.StructArray:
+    """A datasets ``Image()`` column that references files by absolute path (decoded lazily)."""
+    return pa.StructArray.from_arrays(
+        [pa.nulls(len(paths), pa.binary()), pa.array(paths, type=pa.string())], names=["bytes", "path"]
+    )
+
+
+def make_dataset(columns: Mapping[str, pa.Array], features: Any, split: str) -> Any:
+    """A ``datasets.Dataset`` over Arrow ``columns`` typed as ``features``."""
+    import datasets
+    from datasets.table import InMemoryTable
+
+    schema = features.arrow_schema
+    arrays = [columns[name].cast(schema.field(name).type) for name in schema.names]
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    return datasets.Dataset(
+        InMemoryTable(table), info=datasets.DatasetInfo(features=features), split=datasets.NamedSplit(split)
+    )
+
+
+def concat_columns(parts: Sequence[Mapping[str, pa.Array]], names: Sequence[str]) -> dict[str, pa.Array]:
+    """Concatenate per-batch column dicts into one dict of (chunked-then-combined) arrays."""
+    if not parts:
+        return {}
+    return {name: pa.concat_arrays([part[name] for part in parts]) for name in names}
+
+
+# --------------------------------------------------------------------------------------------------
+# Arrow cache
+# --------------------------------------------------------------------------------------------------
+
+
+class BuildContext:
+    """What a loader's build function reports besides the dataset: skips and the folders it listed."""
+
+    def __init__(self) -> None:
+        self.skips = SkipCounts()
+        self._indexes: list[DirectoryIndex] = []
+        self._watched: dict[str, int] = {}
+
+    def index(self, base: Path, containment: Path | None = None) -> DirectoryIndex:
+        """A :class:`DirectoryIndex` whose listed folders become part of the cache's validity check."""
+        index = DirectoryIndex(base, containment)
+        self._indexes.append(index)
+        return index
+
+    def watch(self, folder: Path) -> None:
+        """Make the cache depend on ``folder``'s modification time (files added or removed)."""
+        try:
+            self._watched[os.path.abspath(folder)] = os.stat(folder).st_mtime_ns
+        except OSError:
+            self._watched[os.path.abspath(folder)] = -1
+
+    def watched(self) -> dict[str, int]:
+        merged = dict(self._watched)
+        for index in self._indexes:
+            merged.update(index.listed)
+        return merged
+
+
+def default_cache_dir() -> Path:
+    """``$HF_DATASETS_CACHE/hf_deepfever`` (by default ``~/.cache/huggingface/datasets/hf_deepfever``)."""
+    import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_deepfever"
+
+
+def _file_signature(path: Path) -> list[Any]:
+    stat = os.stat(path)
+    return [os.path.abspath(path), stat.st_mtime_ns, stat.st_size]
+
+
+def _mtime_or_missing(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def cache_key(corpus: str, arguments: Mapping[str, Any], input_files: Sequence[Path]) -> str:
+    """Hex key for a loader call: corpus, arguments and each input file's path, mtime and size."""
+    material = {
+        "format": CACHE_FORMAT_VERSION,
+        "corpus": corpus,
+        "arguments": {name: (str(value) if isinstance(value, Path) else value) for name, value in arguments.items()},
+        "inputs": [_file_signature(path) for path in input_files],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
+def _read_valid_meta(entry: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    watched = meta.get("watched", {})
+    if any(_mtime_or_missing(folder) != mtime for folder, mtime in watched.items()):
+        return None
+    return meta
+
+
+def _save_atomically(dataset: DatasetLike, meta: Mapping[str, Any], entry: Path) -> None:
+    """Write ``dataset`` and ``meta`` to a temporary folder, then move it into place in one rename."""
+    from datasets import utils as hf_utils
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    temporary = entry.parent / f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex}"
+    bars_were_disabled = hf_utils.are_progress_bars_disabled()
+    hf_utils.disable_progress_bars()
+    try:
+        dataset.save_to_disk(str(temporary / "data"))
+        (temporary / "meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        stale = None
+        if entry.exists():
+            stale = entry.parent / f".stale-{entry.name}-{uuid.uuid4().hex}"
+            try:
+                os.rename(entry, stale)
+            except OSError:
+                stale = None
+        try:
+            os.rename(temporary, entry)
+        except OSError:
+            # Another process published the same entry first; theirs is as good as ours.
+            shutil.rmtree(temporary, ignore_errors=True)
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
+    finally:
+        if not bars_were_disabled:
+            hf_utils.enable_progress_bars()
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def load_with_cache(
+    corpus: str,
+    arguments: Mapping[str, Any],
+    input_files: Sequence[Path],
+    cache_dir: Union[str, os.PathLike, None],
+    build: Callable[[BuildContext], DatasetLike],
+) -> DatasetLike:
+    """Load a corpus index from the Arrow cache, or build it with ``build`` and cache it.
+
+    The entry is ``<cache_dir>/<corpus>/<key>/`` where the key hashes the corpus, ``arguments`` and
+    each input file's absolute path, mtime and size. An entry is reused only while every folder
+    the build listed keeps its modification time. Writes go to a temporary folder renamed into place.
+    Skip warnings are emitted on every call, from the counts stored with the entry.
+    """
+    import datasets
+
+    base = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / corpus.lower().replace(" ", "_")
+    entry = base / cache_key(corpus, arguments, input_files)
+    meta = _read_valid_meta(entry)
+    if meta is not None:
+        try:
+            dataset = datasets.load_from_disk(str(entry / "data"))
+        except (OSError, ValueError) as error:
+            logger.warning("%s: ignoring unreadable cache entry %s (%s)", corpus, entry, error)
+        else:
+            emit_skip_warnings(corpus, meta["skips"])
+            return dataset
+
+    context = BuildContext()
+    dataset = build(context)
+    skips = context.skips.as_dict()
+    meta = {"corpus": corpus, "skips": skips, "watched": context.watched()}
+    try:
+        _save_atomically(dataset, meta, entry)
+        dataset = datasets.load_from_disk(str(entry / "data"))
+    except OSError as error:
+        logger.warning("%s: could not write the Arrow cache at %s (%s); using the index in memory", corpus, entry, error)
+    emit_skip_warnings(corpus, skips)
+    return dataset

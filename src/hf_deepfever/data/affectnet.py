@@ -1,0 +1,273 @@
+"""Reader for AffectNet (Mollahosseini et al.) in the layout its publisher ships.
+
+Expected below ``root`` (the images folder may also sit one or two folders deeper, as some archives
+unpack it)::
+
+    Manually_Annotated_file_lists/training.csv
+    Manually_Annotated_file_lists/validation.csv
+    Manually_Annotated_Images/<subdir>/<file>.jpg
+    Automatically_Annotated_file_lists/automatically_annotated.csv   (only for include_automatic=True)
+    Automatically_Annotated_Images/<subdir>/<file>.jpg               (only for include_automatic=True)
+
+Each list is a CSV with a header line and the columns ``subDirectory_filePath, face_x, face_y,
+face_width, face_height, facial_landmarks, expression, valence, arousal``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._common import (
+    FILE_OK,
+    REASON_COLUMNS,
+    REASON_ENCODING,
+    REASON_LABEL,
+    REASON_NULL,
+    REASON_NUMBER,
+    BuildContext,
+    SkipCounts,
+    concat_columns,
+    count_file_statuses,
+    field,
+    find_folder,
+    has_null_literal,
+    image_column,
+    is_inside,
+    iter_line_batches,
+    load_with_cache,
+    make_dataset,
+    parse_floats,
+    parse_ints,
+    require_dir,
+    require_file,
+    split_fields,
+)
+
+logger = logging.getLogger(__name__)
+
+CORPUS = "AffectNet"
+
+AFFECTNET_EXPRESSIONS = ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
+"""AffectNet's expression names in its own label order (ids 0-7; 8-10 are None, Uncertain, No-Face)."""
+
+_COLUMN_COUNT = 9
+_LANDMARK_COUNT = 136
+_HIGHEST_LABEL = 10  # 10 = No-Face; anything above is out of range
+_NOT_ANNOTATED = -2.0  # the file's marker for a missing valence/arousal
+_HEADER_PREFIX = "subdirectory_filepath"
+
+REASON_FACE_BOX = "invalid face box"
+REASON_LANDMARKS = "invalid landmarks"
+
+_COLUMNS = ["relative_path", "face_box", "landmarks", "expression", "valence", "arousal"]
+
+
+def _features(protocol: int):
+    from datasets import ClassLabel, Features, Image, List, Value
+
+    return Features(
+        {
+            "image": Image(),
+            "face_box": List(Value("float32"), length=4),
+            "landmarks": List(Value("float32"), length=_LANDMARK_COUNT),
+            "expression": ClassLabel(names=AFFECTNET_EXPRESSIONS[:protocol]),
+            "valence": Value("float32"),
+            "arousal": Value("float32"),
+        }
+    )
+
+
+def _parse_landmarks(text: pa.Array) -> tuple[pa.FixedSizeListArray, np.ndarray]:
+    """136 floats per row from ``x;y;...`` text (None where empty), and which rows were well-formed."""
+    row_count = len(text)
+    text = pc.utf8_trim(text, characters=" ;")
+    empty = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
+    parts = pc.split_pattern(text, ";")
+    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    values, valid_values = parse_floats(pc.list_flatten(parts))
+    parents = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
+    has_bad_value = np.zeros(row_count, dtype=bool)
+    has_bad_value[parents[~valid_values]] = True
+    complete = (lengths == _LANDMARK_COUNT) & ~has_bad_value
+    matrix = np.zeros((row_count, _LANDMARK_COUNT), dtype=np.float32)
+    matrix[complete] = values[np.repeat(complete, lengths)].reshape(-1, _LANDMARK_COUNT)
+    landmarks = pa.FixedSizeListArray.from_arrays(
+        pa.array(matrix.ravel()), _LANDMARK_COUNT, mask=pa.array(~complete)
+    )
+    return landmarks, complete | empty
+
+
+def _parse_batch(lines: pa.Array, protocol: int, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
+    """Validate one batch of list lines; return the columns of the rows kept."""
+    fields, counts = split_fields(lines, ",")
+    is_null = has_null_literal(fields, len(fields))
+    skips.add_mask(split, REASON_NULL, is_null)
+    right_width = ~is_null & (counts == _COLUMN_COUNT)
+    skips.add_mask(split, REASON_COLUMNS, ~is_null & ~right_width)
+    fields = fields.filter(pa.array(right_width))
+    row_count = len(fields)
+
+    box = [parse_floats(field(fields, index)) for index in range(1, 5)]
+    expression, expression_ok = parse_ints(field(fields, 6))
+    valence, valence_ok = parse_floats(field(fields, 7))
+    arousal, arousal_ok = parse_floats(field(fields, 8))
+    landmarks, landmarks_ok = _parse_landmarks(field(fields, 5))
+    numbers_ok = expression_ok & valence_ok & arousal_ok & np.logical_and.reduce([ok for _, ok in box])
+
+    def affect_in_range(values: np.ndarray) -> np.ndarray:
+        return (np.abs(values) <= 1.0) | (values == _NOT_ANNOTATED)
+
+    labels_ok = (expression >= 0) & (expression <= _HIGHEST_LABEL) & affect_in_range(valence) & affect_in_range(arousal)
+    box_ok = (box[2][0] > 0) & (box[3][0] > 0)
+
+    # Each row is counted once, under the first problem found.
+    keep = np.ones(row_count, dtype=bool)
+    for reason, bad in (
+        (REASON_NUMBER, ~numbers_ok),
+        (REASON_LABEL, ~labels_ok),
+        (REASON_FACE_BOX, ~box_ok),
+        (REASON_LANDMARKS, ~landmarks_ok),
+    ):
+        skips.add_mask(split, reason, keep & bad)
+        keep &= ~bad
+
+    in_protocol = keep & (expression < protocol)
+    excluded = int(np.count_nonzero(keep & ~in_protocol))
+    if excluded:
+        logger.info("%s %s: %d row(s) with expressions outside protocol %d left out", CORPUS, split, excluded, protocol)
+
+    mask = pa.array(in_protocol)
+    face_box = np.stack([values for values, _ in box], axis=1).astype(np.float32)[in_protocol]
+    return {
+        "relative_path": field(fields, 0).filter(mask),
+        "face_box": pa.FixedSizeListArray.from_arrays(pa.array(face_box.ravel()), 4),
+        "landmarks": landmarks.filter(mask),
+        "expression": pa.array(expression[in_protocol]),
+        "valence": pa.array(np.where(valence == _NOT_ANNOTATED, np.nan, valence)[in_protocol].astype(np.float32)),
+        "arousal": pa.array(np.where(arousal == _NOT_ANNOTATED, np.nan, arousal)[in_protocol].astype(np.float32)),
+    }
+
+
+def _read_list(list_file: Path, protocol: int, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
+    """Parse and validate one AffectNet list file (no file-system checks)."""
+    parts = []
+    first_batch = True
+    for lines, undecodable in iter_line_batches(list_file):
+        skips.add(split, REASON_ENCODING, undecodable)
+        if first_batch and len(lines) and lines[0].as_py().strip().lower().startswith(_HEADER_PREFIX):
+            lines = lines.slice(1)
+        first_batch = False
+        parts.append(_parse_batch(lines, protocol, split, skips))
+    if not parts:
+        parts.append(_parse_batch(pa.array([], type=pa.string()), protocol, split, skips))
+    return concat_columns(parts, _COLUMNS)
+
+
+def _index_split(
+    list_file: Path, images_dir: Path, root: Path, protocol: int, split: str, context: BuildContext
+) -> dict[str, pa.Array]:
+    """Rows of one list whose image exists below ``images_dir`` (and inside ``root``)."""
+    columns = _read_list(list_file, protocol, split, context.skips)
+    index = context.index(images_dir, containment=root)
+    absolute, statuses = index.lookup(columns.pop("relative_path").to_pylist())
+    count_file_statuses(context.skips, split, statuses)
+    found = statuses == FILE_OK
+    mask = pa.array(found)
+    kept = {name: array.filter(mask) for name, array in columns.items()}
+    kept["image"] = image_column([path for path, ok in zip(absolute, found) if ok])
+    return kept
+
+
+def _locate(root: Path, folder_name: str, what: str) -> Path:
+    folder = find_folder(root, folder_name)
+    if folder is None:
+        raise FileNotFoundError(
+            f"{CORPUS}: {what} not found: expected a folder {root / folder_name} (or one or two levels deeper)"
+        )
+    return folder
+
+
+def load_affectnet(
+    root: Union[str, os.PathLike],
+    *,
+    protocol: int = 8,
+    include_automatic: bool = False,
+    cache_dir: Union[str, os.PathLike, None] = None,
+):
+    """Index AffectNet as a ``DatasetDict`` with splits ``train`` and ``validation``.
+
+    Args:
+        root: the folder the AffectNet archives were unpacked into (see the module docstring).
+        protocol: 8 keeps expressions 0-7 (neutral ... contempt), 7 keeps 0-6. Rows labelled None,
+            Uncertain or No-Face (8-10) are always left out; they are not counted as skipped.
+        include_automatic: also add the automatically annotated list's rows to ``train``.
+        cache_dir: where the Arrow cache lives; default ``$HF_DATASETS_CACHE/hf_deepfever``.
+
+    Returns:
+        Columns ``image`` (``datasets.Image`` over absolute paths, decoded lazily), ``face_box``
+        (``[x, y, w, h]`` in pixels, float32), ``landmarks`` (136 float32 = 68 (x, y) points, or None
+        when the row has none), ``expression`` (``ClassLabel`` over ``AFFECTNET_EXPRESSIONS[:protocol]``),
+        ``valence`` and ``arousal`` (float32, NaN where the file says -2, "not annotated").
+
+    Rows holding ``NULL``, the wrong column count, unparsable numbers, labels out of range, a face
+    box without area, malformed landmarks, a path outside ``root``, or a missing image are skipped
+    and counted in one warning per split. Images are checked for existence only, through folder
+    listings; a corrupt image raises when the ``image`` column decodes it.
+
+    Raises:
+        FileNotFoundError: ``root``, a list file or an images folder is missing.
+        ValueError: ``protocol`` is neither 7 nor 8.
+    """
+    if protocol not in (7, 8):
+        raise ValueError(f"{CORPUS}: protocol must be 7 or 8, got {protocol!r}")
+    root = require_dir(CORPUS, root)
+    lists_dir = find_folder(root, "Manually_Annotated_file_lists") or root / "Manually_Annotated_file_lists"
+    train_list = require_file(CORPUS, lists_dir / "training.csv", "training list")
+    validation_list = require_file(CORPUS, lists_dir / "validation.csv", "validation list")
+    images_dir = _locate(root, "Manually_Annotated_Images", "images folder")
+    inputs = [train_list, validation_list]
+    automatic_list = automatic_images = None
+    if include_automatic:
+        automatic_lists_dir = (
+            find_folder(root, "Automatically_Annotated_file_lists") or root / "Automatically_Annotated_file_lists"
+        )
+        automatic_list = require_file(
+            CORPUS, automatic_lists_dir / "automatically_annotated.csv", "automatically annotated list"
+        )
+        automatic_images = _locate(root, "Automatically_Annotated_Images", "automatically annotated images folder")
+        inputs.append(automatic_list)
+    if not is_inside(os.path.realpath(images_dir), os.path.realpath(root)):
+        raise ValueError(f"{CORPUS}: images folder {images_dir} resolves outside root {root}")
+
+    arguments = {
+        "root": str(root),
+        "protocol": protocol,
+        "include_automatic": include_automatic,
+        "images_dir": str(images_dir),
+        "automatic_images": str(automatic_images),
+    }
+
+    def build(context: BuildContext):
+        from datasets import DatasetDict
+
+        features = _features(protocol)
+        train = _index_split(train_list, images_dir, root, protocol, "train", context)
+        if automatic_list is not None:
+            automatic = _index_split(automatic_list, automatic_images, root, protocol, "train", context)
+            train = concat_columns([train, automatic], list(train))
+        validation = _index_split(validation_list, images_dir, root, protocol, "validation", context)
+        return DatasetDict(
+            {
+                "train": make_dataset(train, features, "train"),
+                "validation": make_dataset(validation, features, "validation"),
+            }
+        )
+
+    return load_with_cache(CORPUS, arguments, inputs, cache_dir, build)

@@ -1,0 +1,170 @@
+"""Reader for the basic subset of RAF-DB (Li & Deng) in the layout its publisher ships.
+
+Expected below ``root`` (``root`` may also be the ``basic`` folder itself)::
+
+    basic/EmoLabel/list_patition_label.txt       (sic: the publisher's spelling)
+    basic/Image/aligned/<stem>_aligned.jpg       (100x100, aligned faces)
+    basic/Image/original/<name>                  (the original photographs)
+
+Each list line is ``<name> <label>``, e.g. ``train_00001.jpg 5``; the split is the name's prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._common import (
+    FILE_OK,
+    REASON_COLUMNS,
+    REASON_ENCODING,
+    REASON_LABEL,
+    REASON_NULL,
+    REASON_NUMBER,
+    BuildContext,
+    count_file_statuses,
+    field,
+    has_null_literal,
+    image_column,
+    iter_line_batches,
+    load_with_cache,
+    make_dataset,
+    parse_ints,
+    require_dir,
+    require_file,
+)
+
+CORPUS = "RAF-DB"
+
+RAFDB_EXPRESSIONS = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+"""RAF-DB's basic expressions in its own order: file label 1 is id 0 (surprise) ... label 7 is id 6."""
+
+RAFDB_TO_AFFECTNET = {
+    0: 3,  # surprise  -> AffectNet 3 surprise
+    1: 4,  # fear      -> AffectNet 4 fear
+    2: 5,  # disgust   -> AffectNet 5 disgust
+    3: 1,  # happiness -> AffectNet 1 happy
+    4: 2,  # sadness   -> AffectNet 2 sad
+    5: 6,  # anger     -> AffectNet 6 anger
+    6: 0,  # neutral   -> AffectNet 0 neutral
+}
+"""RAF-DB expression id (0-6, as in ``RAFDB_EXPRESSIONS``) -> AffectNet expression id (0-6).
+
+RAF-DB has no contempt class, so AffectNet id 7 has no RAF-DB counterpart. Use it to compare a model
+trained on AffectNet with RAF-DB labels, e.g. ``affectnet_id = RAFDB_TO_AFFECTNET[rafdb_id]``.
+"""
+
+LIST_FILE = Path("EmoLabel") / "list_patition_label.txt"
+SPLITS = ("train", "test")
+UNKNOWN_SPLIT = "(no train_/test_ prefix)"
+REASON_PREFIX = "unknown split prefix"
+
+
+def _features():
+    from datasets import ClassLabel, Features, Image
+
+    return Features({"image": Image(), "expression": ClassLabel(names=RAFDB_EXPRESSIONS)})
+
+
+def _image_name(name: str, aligned: bool) -> str:
+    return posixpath.splitext(name)[0] + "_aligned.jpg" if aligned else name
+
+
+def _find_basic(root: Path) -> Path:
+    for candidate in (root / "basic", root):
+        if (candidate / LIST_FILE).is_file():
+            return candidate
+    return root / "basic"
+
+
+def load_rafdb(
+    root: Union[str, os.PathLike],
+    *,
+    aligned: bool = True,
+    cache_dir: Union[str, os.PathLike, None] = None,
+):
+    """Index RAF-DB (basic) as a ``DatasetDict`` with splits ``train`` and ``test``.
+
+    Args:
+        root: the folder holding ``basic/`` (or the ``basic`` folder itself).
+        aligned: read the 100x100 aligned faces (``Image/aligned``), else the originals.
+        cache_dir: where the Arrow cache lives; default ``$HF_DATASETS_CACHE/hf_deepfever``.
+
+    Returns:
+        Columns ``image`` (``datasets.Image`` over absolute paths) and ``expression``
+        (``ClassLabel`` over ``RAFDB_EXPRESSIONS``: file label 1 -> id 0). Map ids to AffectNet's
+        with ``RAFDB_TO_AFFECTNET``.
+
+    Lines with the wrong number of fields, ``NULL``, unparsable or out-of-range labels (not 1-7),
+    names without a ``train_``/``test_`` prefix, paths outside ``root`` and missing images are
+    skipped and counted in one warning per split.
+
+    Raises:
+        FileNotFoundError: ``root``, the list file or the images folder is missing.
+    """
+    root = require_dir(CORPUS, root)
+    basic = _find_basic(root)
+    list_file = require_file(CORPUS, basic / LIST_FILE, "label list")
+    images_dir = require_dir(CORPUS, basic / "Image" / ("aligned" if aligned else "original"), "images folder")
+    arguments = {"root": str(root), "aligned": aligned, "images_dir": str(images_dir)}
+
+    def build(context: BuildContext):
+        from datasets import DatasetDict
+
+        names: list[str] = []
+        labels: list[np.ndarray] = []
+        for lines, undecodable in iter_line_batches(list_file):
+            context.skips.add(UNKNOWN_SPLIT, REASON_ENCODING, undecodable)
+            fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
+            counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+            first = pc.list_element(fields, 0).to_numpy(zero_copy_only=False)
+            split_of_line = np.array(
+                [next((split for split in SPLITS if str(name).startswith(split + "_")), UNKNOWN_SPLIT) for name in first]
+            )
+            is_null = has_null_literal(fields, len(fields))
+            well_formed = ~is_null & (counts == 2)
+            label, parsed = parse_ints(pc.list_element(fields.filter(pa.array(well_formed)), 1))
+            label_full = np.full(len(fields), -1, dtype=np.int64)
+            parsed_full = np.zeros(len(fields), dtype=bool)
+            label_full[well_formed], parsed_full[well_formed] = label, parsed
+            in_range = parsed_full & (label_full >= 1) & (label_full <= len(RAFDB_EXPRESSIONS))
+            for split in (*SPLITS, UNKNOWN_SPLIT):
+                rows = split_of_line == split
+                keep = rows.copy()
+                for reason, bad in (
+                    (REASON_NULL, is_null),
+                    (REASON_COLUMNS, counts != 2),
+                    (REASON_PREFIX, np.full(len(rows), split == UNKNOWN_SPLIT)),
+                    (REASON_NUMBER, ~parsed_full),
+                    (REASON_LABEL, ~in_range),
+                ):
+                    context.skips.add_mask(split, reason, keep & bad)
+                    keep &= ~bad
+            accepted = (split_of_line != UNKNOWN_SPLIT) & in_range & ~is_null & (counts == 2)
+            names.extend(field(fields, 0).filter(pa.array(accepted)).to_pylist())
+            labels.append(label_full[accepted] - 1)
+
+        expression = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+        index = context.index(images_dir, containment=root)
+        absolute, statuses = index.lookup(_image_name(name, aligned) for name in names)
+        split_of_row = np.array([name.split("_", 1)[0] for name in names], dtype=object)
+        features = _features()
+        splits = {}
+        for split in SPLITS:
+            rows = split_of_row == split
+            count_file_statuses(context.skips, split, statuses[rows])
+            chosen = rows & (statuses == FILE_OK)
+            columns = {
+                "image": image_column([path for path, ok in zip(absolute, chosen) if ok]),
+                "expression": pa.array(expression[chosen], type=pa.int64()),
+            }
+            splits[split] = make_dataset(columns, features, split)
+        return DatasetDict(splits)
+
+    return load_with_cache(CORPUS, arguments, [list_file], cache_dir, build)
