@@ -1,0 +1,206 @@
+"""Batched, augmentation-free inference of a DeepFEVER model over one image column of a dataset.
+
+The image processor is the one place that turns a corpus row (image + face box) into model inputs; this
+module only batches rows through it. Under ``accelerate launch`` each process runs a shard of the rows and
+the results are gathered (``gather_for_metrics`` drops the padding of the last uneven batch), then put
+back in dataset order by row index, so every process ends with the same full arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+logger = logging.getLogger(__name__)
+
+FACE_BOX_FORMATS = ("xywh", "ltrb_normalized")
+"""``xywh``: ``[x, y, w, h]`` in pixels (AffectNet). ``ltrb_normalized``: ``[left, right, top, bottom]`` as
+fractions of the image size (FEC)."""
+
+
+@dataclass
+class ImagePredictions:
+    """Model outputs for every row, in dataset order.
+
+    Attributes:
+        vectors: ``(N, embedding_dim)`` L2-normalised expression vectors (``pooler_output``).
+        logits: ``(N, num_labels)`` expression logits, or ``None`` for a model without heads.
+        valence_arousal: ``(N, 2)`` predicted (valence, arousal), or ``None`` for a model without heads.
+    """
+
+    vectors: np.ndarray
+    logits: np.ndarray | None = None
+    valence_arousal: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+
+def face_box_in_pixels(box: Sequence[float] | None, width: int, height: int, box_format: str) -> list[float] | None:
+    """Return ``box`` as ``[x, y, w, h]`` pixels, the image processor's format (``None`` stays ``None``)."""
+    if box is None:
+        return None
+    if box_format == "xywh":
+        return [float(value) for value in box]
+    if box_format == "ltrb_normalized":
+        left, right, top, bottom = (float(value) for value in box)
+        return [left * width, top * height, (right - left) * width, (bottom - top) * height]
+    raise ValueError(f"unknown face box format {box_format!r}; expected one of {FACE_BOX_FORMATS}")
+
+
+class _FaceRows(Dataset):
+    """Rows of one image column (and its optional box column), decoded one at a time, with their index."""
+
+    def __init__(self, dataset: Any, image_column: str, box_column: str | None, box_format: str) -> None:
+        if box_format not in FACE_BOX_FORMATS:
+            raise ValueError(f"unknown face box format {box_format!r}; expected one of {FACE_BOX_FORMATS}")
+        for column in (image_column, box_column):
+            if column is not None and column not in dataset.column_names:
+                raise ValueError(f"the dataset has no column {column!r}; its columns are {dataset.column_names}")
+        # Keep only what this pass needs, so FEC rows do not decode their other two images.
+        columns = [image_column] + ([box_column] if box_column else [])
+        self.dataset = dataset.select_columns(columns)
+        self.image_column, self.box_column, self.box_format = image_column, box_column, box_format
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[int, Any, list[float] | None]:
+        row = self.dataset[index]
+        image = row[self.image_column]
+        box = row[self.box_column] if self.box_column else None
+        if box is not None:
+            box = face_box_in_pixels(box, image.width, image.height, self.box_format)
+        return index, image, box
+
+
+class _ProcessorCollator:
+    """Turns a list of ``(index, image, box)`` into ``{"index", "pixel_values"}`` with the image processor."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, items: list[tuple[int, Any, list[float] | None]]) -> dict[str, torch.Tensor]:
+        indices, images, boxes = zip(*items)
+        pixel_values = self.processor(list(images), face_boxes=list(boxes), return_tensors="pt")["pixel_values"]
+        return {"index": torch.tensor(indices, dtype=torch.long), "pixel_values": pixel_values}
+
+
+def load_model_and_processor(model_name_or_path: str, *, with_heads: bool = True) -> tuple[Any, Any]:
+    """Load a saved DeepFEVER model (with its expression heads, or the bare extractor) and its image processor.
+
+    A folder without ``preprocessor_config.json`` gets the default processor at the model's ``image_size``.
+    """
+    from transformers import AutoImageProcessor
+
+    from .. import DeepFeverForExpressionRecognition, DeepFeverImageProcessor, DeepFeverModel
+
+    model_class = DeepFeverForExpressionRecognition if with_heads else DeepFeverModel
+    model = model_class.from_pretrained(model_name_or_path)
+    try:
+        processor = AutoImageProcessor.from_pretrained(model_name_or_path)
+    except OSError:
+        side = model.config.image_size
+        logger.warning("%s has no image processor config; using the default one at %dx%d", model_name_or_path, side, side)
+        processor = DeepFeverImageProcessor(size={"height": side, "width": side})
+    return model, processor
+
+
+def _unwrap(model: Any, accelerator: Any) -> Any:
+    return accelerator.unwrap_model(model) if accelerator is not None else model
+
+
+@torch.no_grad()
+def predict_images(
+    model: Any,
+    processor: Any,
+    dataset: Any,
+    *,
+    image_column: str = "image",
+    box_column: str | None = None,
+    box_format: str = "xywh",
+    batch_size: int = 64,
+    num_workers: int = 0,
+    accelerator: Any = None,
+    progress_description: str | None = None,
+) -> ImagePredictions:
+    """Run ``model`` over every row of ``dataset`` and return its outputs in dataset order.
+
+    Args:
+        model: a ``DeepFeverForExpressionRecognition`` (vectors, logits, valence/arousal) or a
+            ``DeepFeverModel`` (vectors only). It is put in eval mode; its device is the accelerator's, or
+            its own without one.
+        processor: the ``DeepFeverImageProcessor`` of the model (no augmentation is ever applied here).
+        dataset: a ``datasets.Dataset`` with an ``Image`` column.
+        image_column, box_column: the columns holding the image and its face box (``None``: the whole
+            image is the face, e.g. RAF-DB's aligned crops).
+        box_format: see :data:`FACE_BOX_FORMATS`.
+        accelerator: an ``accelerate.Accelerator``; with several processes, rows are sharded and gathered.
+    """
+    if len(dataset) == 0:
+        raise ValueError(f"cannot run inference over an empty dataset (column {image_column!r})")
+    loader = DataLoader(
+        _FaceRows(dataset, image_column, box_column, box_format),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_ProcessorCollator(processor),
+    )
+    model = _unwrap(model, accelerator)
+    is_main = True
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+        model = model.to(accelerator.device)
+        is_main = accelerator.is_local_main_process
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+
+    parts: dict[str, list[torch.Tensor]] = {"index": [], "vectors": [], "logits": [], "valence_arousal": []}
+    iterator = loader
+    if progress_description and is_main:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(loader, desc=progress_description, leave=False)
+    try:
+        for batch in iterator:
+            pixel_values = batch["pixel_values"].to(device)
+            with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
+                outputs = model(pixel_values=pixel_values)
+            step = {
+                "index": batch["index"].to(device),
+                "vectors": outputs.pooler_output.float(),
+                "logits": outputs.logits.float() if getattr(outputs, "logits", None) is not None else None,
+                "valence_arousal": (
+                    outputs.valence_arousal.float() if getattr(outputs, "valence_arousal", None) is not None else None
+                ),
+            }
+            present = {name: value for name, value in step.items() if value is not None}
+            if accelerator is not None:
+                present = accelerator.gather_for_metrics(present)
+            for name, value in present.items():
+                parts[name].append(value.cpu())
+    finally:
+        model.train(was_training)
+
+    order = torch.argsort(torch.cat(parts["index"]))
+
+    def stacked(name: str) -> np.ndarray | None:
+        return torch.cat(parts[name])[order].numpy() if parts[name] else None
+
+    predictions = ImagePredictions(
+        vectors=stacked("vectors"), logits=stacked("logits"), valence_arousal=stacked("valence_arousal")
+    )
+    if len(predictions) != len(dataset):
+        raise RuntimeError(f"gathered {len(predictions)} predictions for {len(dataset)} rows")
+    return predictions
+
+
+__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "face_box_in_pixels", "load_model_and_processor", "predict_images"]
