@@ -381,3 +381,30 @@ def write_face_folder(root: Path, tmp_path: Path) -> list[str]:
     (root / "folder.jpg").mkdir()
     os.symlink(tmp_path / "outside", root / "linked_folder")  # not followed
     return sorted(str(root / name) for name in [*names, "inside_link.jpg"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the skip warnings back
+# --------------------------------------------------------------------------------------------------
+
+
+def skip_counts(records, corpus: str) -> dict[str, dict[str, int]]:
+    """``{split: {reason: count}}`` from captured warnings; fails if a split was warned twice."""
+    from hf_deepfever.data._common import CorpusRowsSkippedWarning
+
+    counts: dict[str, dict[str, int]] = {}
+    for record in records:
+        if not issubclass(record.category, CorpusRowsSkippedWarning):
+            continue
+        message = str(record.message)
+        head, _, rest = message.partition(": skipped ")
+        assert head.startswith(corpus + " "), message
+        split = head[len(corpus) + 1 :]
+        assert split not in counts, f"two warnings for {corpus} {split}"
+        total = int(rest.split(" ", 1)[0])
+        detail = rest[rest.index(" (") + 2 : -1]
+        counts[split] = {
+            reason: int(count) for reason, count in (item.rsplit(": ", 1) for item in detail.split(", "))
+        }
+        assert sum(counts[split].values()) == total, message
+    return counts

@@ -447,16 +447,42 @@ def _read_valid_meta(entry: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _save_atomically(dataset: DatasetLike, meta: Mapping[str, Any], entry: Path) -> None:
-    """Write ``dataset`` and ``meta`` to a temporary folder, then move it into place in one rename."""
-    from datasets import utils as hf_utils
+def _write_arrow(dataset: DatasetLike, path: Path) -> None:
+    """One split's table as an Arrow stream file (the format ``Dataset.from_file`` memory-maps).
 
+    ``Dataset.save_to_disk`` is not used: it embeds every referenced image's bytes, which would copy
+    the whole corpus into the cache.
+    """
+    table = dataset.data.table
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=64 * 1024)
+
+
+def _read_cached(entry: Path, meta: Mapping[str, Any]) -> DatasetLike:
+    """The dataset (or dataset dict) stored in cache ``entry``, memory-mapped."""
+    import datasets
+
+    splits = {
+        split: datasets.Dataset.from_file(str(entry / f"{split}.arrow"), split=datasets.NamedSplit(split))
+        for split in meta["splits"]
+    }
+    return datasets.DatasetDict(splits) if meta["kind"] == "dict" else splits[meta["splits"][0]]
+
+
+def _save_atomically(dataset: DatasetLike, meta: dict[str, Any], entry: Path) -> None:
+    """Write ``dataset`` and ``meta`` to a temporary folder, then move it into place in one rename."""
+    import datasets
+
+    splits = dict(dataset) if isinstance(dataset, datasets.DatasetDict) else {str(dataset.split or "train"): dataset}
+    meta["kind"] = "dict" if isinstance(dataset, datasets.DatasetDict) else "dataset"
+    meta["splits"] = list(splits)
     entry.parent.mkdir(parents=True, exist_ok=True)
     temporary = entry.parent / f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex}"
-    bars_were_disabled = hf_utils.are_progress_bars_disabled()
-    hf_utils.disable_progress_bars()
     try:
-        dataset.save_to_disk(str(temporary / "data"))
+        temporary.mkdir()
+        for split, split_dataset in splits.items():
+            _write_arrow(split_dataset, temporary / f"{split}.arrow")
+        # meta.json is written last: an entry holding it is complete.
         (temporary / "meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         stale = None
         if entry.exists():
@@ -468,13 +494,10 @@ def _save_atomically(dataset: DatasetLike, meta: Mapping[str, Any], entry: Path)
         try:
             os.rename(temporary, entry)
         except OSError:
-            # Another process published the same entry first; theirs is as good as ours.
-            shutil.rmtree(temporary, ignore_errors=True)
+            pass  # another process published the same entry first; theirs is as good as ours
         if stale is not None:
             shutil.rmtree(stale, ignore_errors=True)
     finally:
-        if not bars_were_disabled:
-            hf_utils.enable_progress_bars()
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
 
@@ -493,15 +516,13 @@ def load_with_cache(
     the build listed keeps its modification time. Writes go to a temporary folder renamed into place.
     Skip warnings are emitted on every call, from the counts stored with the entry.
     """
-    import datasets
-
     base = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / corpus.lower().replace(" ", "_")
     entry = base / cache_key(corpus, arguments, input_files)
     meta = _read_valid_meta(entry)
     if meta is not None:
         try:
-            dataset = datasets.load_from_disk(str(entry / "data"))
-        except (OSError, ValueError) as error:
+            dataset = _read_cached(entry, meta)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as error:
             logger.warning("%s: ignoring unreadable cache entry %s (%s)", corpus, entry, error)
         else:
             emit_skip_warnings(corpus, meta["skips"])
@@ -513,7 +534,7 @@ def load_with_cache(
     meta = {"corpus": corpus, "skips": skips, "watched": context.watched()}
     try:
         _save_atomically(dataset, meta, entry)
-        dataset = datasets.load_from_disk(str(entry / "data"))
+        dataset = _read_cached(entry, meta)
     except OSError as error:
         logger.warning("%s: could not write the Arrow cache at %s (%s); using the index in memory", corpus, entry, error)
     emit_skip_warnings(corpus, skips)
