@@ -1,0 +1,289 @@
+"""The synthetic demo corpus's RECOLA part, in the AVEC 2016 layout.
+
+Each recording follows two smooth traces, valence and arousal (low-pass filtered noise). They
+drive, every 40 ms, the expression of a rendered face (video, 25 fps) and the pitch, loudness,
+brightness and syllable rate of a voice-like signal (audio, 16 kHz mono); the mouth also moves
+with the syllables. Six simulated raters follow the traces with their own lag, bias and noise
+(``ratings_individual``); the gold standard is their lag-compensated mean
+(``ratings_gold_standard``). Test labels are withheld, as in AVEC 2016.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .face_renderer import (
+    draw_background,
+    expression_from_valence_arousal,
+    render_face,
+    sample_appearance,
+    sample_scene,
+)
+
+_RECOLA = 16  # part id of the seed stream
+LABEL_STEP_S = 0.04  # one label every 40 ms
+FRAME_RATE = 25
+SAMPLE_RATE = 16_000
+RATER_NAMES = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
+SPLITS = ("train", "dev", "test")
+LABELLED_SPLITS = ("train", "dev")
+
+ARFF_HEADER = (
+    "@relation GOLDSTANDARD_{dimension}\n"
+    "\n"
+    "@attribute Instance_name string\n"
+    "@attribute frameTime numeric\n"
+    "@attribute GoldStandard numeric\n"
+    "\n"
+    "@data\n"
+    "\n"
+)
+
+# Vowel formants (F1, F2, F3) in Hz, one vowel per syllable.
+_VOWELS = np.array([[800, 1200, 2500], [500, 1800, 2500], [300, 2200, 2900], [500, 900, 2400], [350, 800, 2300]], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RecordingJob:
+    """One recording to synthesise: ``<split>_<number>`` lasting ``duration_s`` seconds."""
+
+    root: str
+    split: str
+    number: int
+    seed: tuple[int, ...]
+    duration_s: float
+    frame_size: int
+
+
+def lowpass_noise(rng: np.random.Generator, length: int, step_s: float, cutoff_hz: float) -> np.ndarray:
+    """Gaussian noise of unit standard deviation with no energy above ``cutoff_hz`` (smooth rolloff)."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.fft.rfftfreq(length, d=step_s)
+    spectrum *= np.exp(-0.5 * (frequencies / cutoff_hz) ** 2)
+    signal = np.fft.irfft(spectrum, n=length)
+    return (signal - signal.mean()) / (signal.std() + 1e-12)
+
+
+def emotion_traces(rng: np.random.Generator, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth (valence, arousal) traces sampled every 40 ms, in [-1, 1]."""
+    traces = []
+    for spread in (0.35, 0.32):
+        slow = lowpass_noise(rng, steps, LABEL_STEP_S, cutoff_hz=0.04)
+        faster = lowpass_noise(rng, steps, LABEL_STEP_S, cutoff_hz=0.2)
+        offset = rng.uniform(-0.25, 0.3)
+        traces.append(np.clip(offset + spread * (0.85 * slow + 0.35 * faster), -1.0, 1.0))
+    return traces[0], traces[1]
+
+
+def _speech_mask(rng: np.random.Generator, duration_s: float, arousal_at: np.ndarray, rate: int) -> np.ndarray:
+    """1 while the speaker talks, 0 in pauses (longer pauses when calm), with 30 ms ramps."""
+    mask = np.zeros(int(round(duration_s * rate)))
+    time = rng.uniform(0.1, 0.8)
+    while time < duration_s:
+        talk = rng.uniform(1.0, 3.5)
+        start, stop = int(time * rate), min(len(mask), int((time + talk) * rate))
+        mask[start:stop] = 1.0
+        calm = 1.0 - 0.5 * float(arousal_at[min(stop, len(mask) - 1)])
+        time += talk + rng.uniform(0.25, 1.0) * calm
+    ramp = max(1, int(0.03 * rate))
+    kernel = np.ones(ramp) / ramp
+    return np.convolve(mask, kernel, mode="same")
+
+
+def synthesise_voice(
+    rng: np.random.Generator, valence: np.ndarray, arousal: np.ndarray, duration_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A voice-like signal whose pitch, loudness, brightness and syllable rate follow the traces.
+
+    Returns the 16 kHz waveform (float32, peak below 1) and the syllable envelope sampled every
+    40 ms (0-1, what the mouth follows).
+    """
+    samples = int(round(duration_s * SAMPLE_RATE))
+    t = np.arange(samples) / SAMPLE_RATE
+    label_times = np.arange(len(valence)) * LABEL_STEP_S
+    v = np.interp(t, label_times, valence)
+    a = np.interp(t, label_times, arousal)
+    speaking = _speech_mask(rng, duration_s, a, SAMPLE_RATE)
+
+    # Syllables: rate rises with arousal; one vowel per syllable.
+    syllable_rate = np.clip(3.2 + 1.6 * a + 0.3 * v, 1.5, 6.5)
+    syllable_phase = 2 * math.pi * np.cumsum(syllable_rate) / SAMPLE_RATE
+    syllable_envelope = (0.5 - 0.5 * np.cos(syllable_phase)) ** 1.2
+    syllable_index = (syllable_phase // (2 * math.pi)).astype(np.int64)
+    vowels = rng.integers(len(_VOWELS), size=int(syllable_index[-1]) + 2)
+    formants = _VOWELS[vowels[syllable_index]] * (1.0 + 0.05 * v)[:, None]  # smiling raises formants
+
+    # Pitch: speaker's base, raised by arousal (and a little by valence), with a wider range when aroused.
+    base_f0 = rng.uniform(100, 130) if rng.uniform() < 0.5 else rng.uniform(180, 230)
+    contour = np.interp(t, label_times, lowpass_noise(rng, len(valence), LABEL_STEP_S, cutoff_hz=2.5))
+    f0 = base_f0 * (1.0 + 0.22 * a + 0.06 * v) * (1.0 + (0.05 + 0.05 * (a + 1)) * contour)
+    f0 *= 1.0 + 0.004 * rng.standard_normal(samples).cumsum() / np.sqrt(np.arange(1, samples + 1))  # jitter
+    glottal_phase = 2 * math.pi * np.cumsum(f0) / SAMPLE_RATE
+
+    tilt = 1.3 - 0.35 * a - 0.1 * v  # a brighter spectrum when aroused
+    voiced = np.zeros(samples)
+    for harmonic in range(1, int(5000 // f0.min()) + 1):
+        frequency = harmonic * f0
+        resonance = sum(
+            gain * np.exp(-0.5 * ((frequency - formants[:, j]) / width) ** 2)
+            for j, (gain, width) in enumerate(((1.0, 90.0), (0.6, 120.0), (0.3, 160.0)))
+        )
+        amplitude = harmonic ** (-tilt) * (0.08 + resonance) * (frequency < 5000)
+        voiced += amplitude * np.sin(harmonic * glottal_phase)
+    voiced /= np.abs(voiced).max() + 1e-9
+
+    loudness = 0.35 + 0.5 * (a + 1) / 2
+    breath = 0.03 * rng.standard_normal(samples) * syllable_envelope
+    room = 0.004 * rng.standard_normal(samples)
+    wave = speaking * loudness * (syllable_envelope * voiced + breath) + room
+    wave = (0.9 * wave / (np.abs(wave).max() + 1e-9)).astype(np.float32)
+
+    mouth = np.interp(label_times, t, speaking * syllable_envelope)
+    return wave, mouth
+
+
+def _rater_traces(rng: np.random.Generator, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Six raters (each lagging 0.2-1.2 s, biased and noisy) and their lag-compensated mean."""
+    raters, realigned = [], []
+    steps = len(trace)
+    for _ in RATER_NAMES:
+        lag = int(rng.integers(5, 31))  # in 40 ms steps
+        noise = 0.08 * lowpass_noise(rng, steps, LABEL_STEP_S, cutoff_hz=0.5)
+        bias = rng.normal(0, 0.07)
+        rating = np.clip(trace + noise + bias, -1, 1)
+        delayed = np.concatenate([np.full(lag, rating[0]), rating[:-lag]])
+        raters.append(delayed)
+        realigned.append(np.concatenate([delayed[lag:], np.full(lag, delayed[-1])]))
+    gold = np.clip(np.mean(realigned, axis=0), -1, 1)
+    return np.stack(raters, axis=1), gold
+
+
+def _render_frames(rng: np.random.Generator, job: RecordingJob, valence: np.ndarray, arousal: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+    """One 25 fps frame per 40 ms label step (the last step, at the end time, has none)."""
+    size = job.frame_size
+    appearance = sample_appearance(rng, "affectnet")
+    scene = sample_scene(rng, "affectnet", width=size, height=size, face_fraction=(0.72, 0.85))
+    scene = replace(scene, center_x=size / 2, center_y=size / 2 + 0.04 * size, noise_std=min(scene.noise_std, 3.0))
+    backdrop = draw_background(scene)
+    frames = len(valence) - 1
+    roll = 6 * lowpass_noise(rng, frames, LABEL_STEP_S, cutoff_hz=0.3)
+    yaw = 10 * lowpass_noise(rng, frames, LABEL_STEP_S, cutoff_hz=0.3)
+    sway = lowpass_noise(rng, frames, LABEL_STEP_S, cutoff_hz=0.3)
+    blink_starts = set(np.cumsum(rng.integers(50, 130, size=frames // 50 + 2)).tolist())
+    video = np.empty((frames, size, size, 3), dtype=np.uint8)
+    blink_left = 0
+    for frame in range(frames):
+        expression = expression_from_valence_arousal(valence[frame], arousal[frame])
+        open_mouth = expression.mouth_open + 0.35 * mouth[frame]
+        if frame in blink_starts:
+            blink_left = 3
+        eye_open = 0.15 if blink_left > 0 else expression.eye_open
+        blink_left -= 1
+        expression = replace(expression, mouth_open=open_mouth, eye_open=eye_open).clipped()
+        frame_scene = replace(
+            scene, roll=float(roll[frame]), yaw=float(yaw[frame]), center_x=scene.center_x + 2.0 * float(sway[frame])
+        )
+        image = render_face(expression, appearance, frame_scene, seed=frame, background=backdrop).image
+        video[frame] = np.asarray(image)
+    return video
+
+
+def _write_video(path: Path, frames: np.ndarray) -> None:
+    """H.264 MP4 at 25 fps through PyAV, written to a temporary name then renamed."""
+    import av
+
+    temporary = path.with_name(path.stem + ".tmp" + path.suffix)
+    with av.open(str(temporary), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FRAME_RATE)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, FRAME_RATE)
+        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        for pixels in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(temporary, path)
+
+
+def _write_wav(path: Path, wave: np.ndarray) -> None:
+    import soundfile
+
+    temporary = path.with_name(path.stem + ".tmp" + path.suffix)
+    soundfile.write(str(temporary), wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    os.replace(temporary, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8", newline="")
+    os.replace(temporary, path)
+
+
+def arff_text(name: str, dimension: str, values: np.ndarray) -> str:
+    """A gold-standard ARFF file: the AVEC header, then ``name,time,value`` every 40 ms from 0 s."""
+    rows = "".join(f"{name},{index * LABEL_STEP_S:.2f},{value:.6f}\n" for index, value in enumerate(values))
+    return ARFF_HEADER.format(dimension=dimension) + rows
+
+
+def individual_ratings_text(ratings: np.ndarray) -> str:
+    """``;``-separated individual ratings: a header, then time and the six raters every 40 ms."""
+    header = "time;" + ";".join(RATER_NAMES) + "\n"
+    rows = "".join(
+        f"{index * LABEL_STEP_S:.2f};" + ";".join(f"{v:.6f}" for v in row) + "\n" for index, row in enumerate(ratings)
+    )
+    return header + rows
+
+
+def run_recording_job(job: RecordingJob) -> dict[str, Any]:
+    """Synthesises one recording: wav, mp4 and (train/dev only) gold-standard and individual ratings."""
+    rng = np.random.default_rng(list(job.seed))
+    root, name = Path(job.root), f"{job.split}_{job.number}"
+    steps = int(round(job.duration_s / LABEL_STEP_S)) + 1
+    valence, arousal = emotion_traces(rng, steps)
+    wave, mouth = synthesise_voice(rng, valence, arousal, job.duration_s)
+    frames = _render_frames(rng, job, valence, arousal, mouth)
+    (root / "recordings_audio").mkdir(parents=True, exist_ok=True)
+    (root / "recordings_video").mkdir(parents=True, exist_ok=True)
+    _write_wav(root / "recordings_audio" / f"{name}.wav", wave)
+    _write_video(root / "recordings_video" / f"{name}.mp4", frames)
+    if job.split in LABELLED_SPLITS:
+        for dimension, trace in (("arousal", arousal), ("valence", valence)):
+            raters, gold = _rater_traces(rng, trace)
+            _write_text(root / "ratings_gold_standard" / dimension / f"{name}.arff", arff_text(name, dimension, gold))
+            _write_text(root / "ratings_individual" / dimension / f"{name}.csv", individual_ratings_text(raters))
+    return {"id": name, "label_rows": steps if job.split in LABELLED_SPLITS else 0, "frames": len(frames), "audio_samples": len(wave)}
+
+
+def recording_jobs(root: Path, *, seed: int, per_split: int, duration_s: float, frame_size: int) -> list[RecordingJob]:
+    """The jobs of ``per_split`` recordings in each of train, dev and test, lengths varying +-20%."""
+    rng = np.random.default_rng([seed, _RECOLA])
+    jobs = []
+    for split in SPLITS:
+        for number in range(1, per_split + 1):
+            duration = round(duration_s * rng.uniform(0.8, 1.2) / LABEL_STEP_S) * LABEL_STEP_S
+            jobs.append(RecordingJob(str(root), split, number, (seed, _RECOLA, SPLITS.index(split), number), duration, frame_size))
+    return jobs
+
+
+def summarise_recordings(root: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-split recording ids and label-row counts."""
+    summary: dict[str, Any] = {"root": str(root)}
+    for split in SPLITS:
+        mine = [r for r in results if r["id"].startswith(split + "_")]
+        summary[split] = {
+            "recordings": len(mine),
+            "ids": [r["id"] for r in mine],
+            "label_rows": {r["id"]: r["label_rows"] for r in mine},
+            "frames": {r["id"]: r["frames"] for r in mine},
+        }
+    return summary
