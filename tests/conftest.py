@@ -25,3 +25,38 @@ import pytest  # noqa: E402
 def hf_home() -> str:
     """The temporary ``HF_HOME`` shared by the whole test session."""
     return _SESSION_HF_HOME
+
+
+TINY_IMAGE_SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A DeepFEVER config small enough for CPU tests (timm's `test_resnet`, 64 px crops)."""
+    from hf_deepfever import DeepFeverConfig
+
+    return DeepFeverConfig(backbone="test_resnet", image_size=TINY_IMAGE_SIZE, embedding_dim=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_config) -> str:
+    """A saved tiny DeepFeverForExpressionRecognition + its image processor (read-only for tests)."""
+    import torch
+
+    from hf_deepfever import DeepFeverForExpressionRecognition, DeepFeverImageProcessor
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_deepfever")
+    DeepFeverForExpressionRecognition(tiny_config).eval().save_pretrained(folder)
+    DeepFeverImageProcessor(size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def random_face_image():
+    """An RGB PIL image with random pixels (deterministic)."""
+    import numpy as np
+    import PIL.Image
+
+    rng = np.random.default_rng(0)
+    return PIL.Image.fromarray(rng.integers(0, 256, size=(72, 96, 3), dtype=np.uint8))

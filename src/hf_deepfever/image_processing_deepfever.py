@@ -97,7 +97,8 @@ def to_rgb_tensor(image: Any) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         if image.dtype == np.uint16:
             image = image.astype(np.int32)  # torch has no uint16 arithmetic on every version
-        tensor = torch.from_numpy(np.ascontiguousarray(image))
+        image = np.ascontiguousarray(image)
+        tensor = torch.from_numpy(image if image.flags.writeable else image.copy())
     elif isinstance(image, torch.Tensor):
         tensor = image
     else:

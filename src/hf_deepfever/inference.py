@@ -1,0 +1,160 @@
+"""Batched expression-vector extraction from image files, with decoding overlapped with compute.
+
+Decoding and preprocessing run in DataLoader workers while the model computes the previous batch, so on
+a busy accelerator (or several CPU cores) the input side does not add to the model's time. Used by
+`deepfever extract` and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .image_io import ImageFileError, open_image
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """`"auto"`/None -> CUDA, then Apple MPS, then CPU; anything else is passed to `torch.device`."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def default_num_workers() -> int:
+    """Decoding workers: enough to keep up with the model without starving its own threads."""
+    return min(4, max(1, (os.cpu_count() or 1) - 1))
+
+
+class ImageFileDataset(Dataset):
+    """Image files -> preprocessed pixel tensors; an unusable file yields its error instead of raising,
+    so the caller decides whether to stop or skip."""
+
+    def __init__(self, files: Sequence[Path], processor: Any) -> None:
+        self.files = list(files)
+        self.processor = processor
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            image = open_image(self.files[index])
+            pixels = self.processor(image, return_tensors="pt")["pixel_values"][0]
+        except (ImageFileError, ValueError) as error:
+            reason = error.reason if isinstance(error, ImageFileError) else str(error)
+            return index, None, reason
+        return index, pixels, None
+
+
+def collate_image_files(items: list[tuple[int, torch.Tensor | None, str | None]]) -> dict[str, Any]:
+    good = [(index, pixels) for index, pixels, _ in items if pixels is not None]
+    return {
+        "indices": [index for index, _ in good],
+        "pixel_values": torch.stack([pixels for _, pixels in good]) if good else None,
+        "errors": [(index, reason) for index, _, reason in items if reason is not None],
+    }
+
+
+@dataclass
+class ExtractionBatch:
+    """Model outputs for the images of one batch that could be read (numpy, float32)."""
+
+    paths: list[Path]
+    vectors: np.ndarray
+    probabilities: np.ndarray | None = None  # (n, num_labels) when the model has expression heads
+    valence_arousal: np.ndarray | None = None
+
+
+@dataclass
+class ExtractionReport:
+    """What an extraction run skipped, for the final summary."""
+
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def iter_extraction(
+    model: torch.nn.Module,
+    processor: Any,
+    files: Sequence[Path],
+    *,
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    device: torch.device | str | None = None,
+    skip_bad: bool = False,
+    report: ExtractionReport | None = None,
+) -> Iterator[ExtractionBatch]:
+    """Yield one `ExtractionBatch` per batch of files, in file order.
+
+    An unreadable file raises `ImageFileError` naming it, unless `skip_bad`, in which case it is recorded in
+    `report.skipped` and left out.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    workers = default_num_workers() if num_workers is None else num_workers
+    workers = min(workers, max(0, (len(files) + batch_size - 1) // batch_size))  # no idle workers for tiny runs
+    loader = DataLoader(
+        ImageFileDataset(files, processor),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate_image_files,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )
+    has_heads = hasattr(model, "heads")
+    dtype = next(model.parameters()).dtype
+    with torch.inference_mode():
+        for batch in loader:
+            for index, reason in batch["errors"]:
+                if not skip_bad:
+                    raise ImageFileError(files[index], reason)
+                if report is not None:
+                    report.skipped.append((files[index], reason))
+            if batch["pixel_values"] is None:
+                continue
+            pixels = batch["pixel_values"].to(device, dtype=dtype, non_blocking=True)
+            outputs = model(pixel_values=pixels)
+            paths = [files[index] for index in batch["indices"]]
+            vectors = outputs.pooler_output.float().cpu().numpy()
+            if has_heads:
+                probabilities = outputs.logits.float().softmax(-1).cpu().numpy()
+                valence_arousal = outputs.valence_arousal.float().cpu().numpy()
+                yield ExtractionBatch(paths, vectors, probabilities, valence_arousal)
+            else:
+                yield ExtractionBatch(paths, vectors)
+
+
+def load_extractor(model_id: str, *, device: torch.device, dtype: torch.dtype = torch.float32, **hub_kwargs: Any):
+    """Load a DeepFEVER checkpoint (folder or Hub id) with its heads when it has them, and its processor."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+    config = AutoConfig.from_pretrained(model_id, **hub_kwargs)
+    with_heads = "DeepFeverForExpressionRecognition" in (getattr(config, "architectures", None) or [])
+    model_class = AutoModelForImageClassification if with_heads else AutoModel
+    model = model_class.from_pretrained(model_id, dtype=dtype, **hub_kwargs).to(device).eval()
+    processor = AutoImageProcessor.from_pretrained(model_id, **hub_kwargs)
+    return model, processor
+
+
+__all__ = [
+    "ExtractionBatch",
+    "ExtractionReport",
+    "ImageFileDataset",
+    "collate_image_files",
+    "default_num_workers",
+    "iter_extraction",
+    "load_extractor",
+    "resolve_device",
+]
