@@ -29,9 +29,9 @@ PathLike = Union[str, os.PathLike]
 
 
 def _demo_marker_name() -> str:
-    from ..data.demo import DEMO_MARKER_NAME
+    from ..data.demo import MARKER_NAME
 
-    return DEMO_MARKER_NAME
+    return MARKER_NAME
 
 
 def is_demo_corpus(folder: PathLike) -> bool:

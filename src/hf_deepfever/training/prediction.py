@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .inputs import relative_box_to_pixels
+
 logger = logging.getLogger(__name__)
 
 FACE_BOX_FORMATS = ("xywh", "ltrb_normalized")
@@ -50,8 +52,7 @@ def face_box_in_pixels(box: Sequence[float] | None, width: int, height: int, box
     if box_format == "xywh":
         return [float(value) for value in box]
     if box_format == "ltrb_normalized":
-        left, right, top, bottom = (float(value) for value in box)
-        return [left * width, top * height, (right - left) * width, (bottom - top) * height]
+        return list(relative_box_to_pixels(box, width, height))
     raise ValueError(f"unknown face box format {box_format!r}; expected one of {FACE_BOX_FORMATS}")
 
 
