@@ -1,17 +1,25 @@
-"""The download path: a model folder installed into a Hub-layout cache loads offline by repo id."""
+"""The download path: an upload folder installed into a Hub-layout cache loads offline by repo id.
+
+Once with the package imported (no flag needed), once in a process that cannot import hf_deepfever
+(remote code, `trust_remote_code=True`): the model, the processor and both pipelines.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
+from PIL import Image
+from remote_code import run_without_package
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
-from hf_deepfever.hub import install_to_hub_cache
+from hf_deepfever.hub import assemble_upload_folder, install_to_hub_cache
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +29,22 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = DeepFeverForExpressionRecognition(DeepFeverConfig(backbone="test_resnet", image_size=64)).eval()
     model.save_pretrained(model_dir)
     DeepFeverImageProcessor(size={"height": 64, "width": 64}).save_pretrained(model_dir)
+    (model_dir / "eval_results.json").write_text(json.dumps({"dataset_kind": "synthetic-demo", "affectnet_accuracy_8": 0.5}))
     return model_dir
+
+
+@pytest.fixture(scope="module")
+def upload_folder(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("upload") / "org-deepfever"
+    assemble_upload_folder(tiny_model_dir, folder, repo_id="org/deepfever")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def face_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("faces") / "face.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (72, 60, 3), dtype=np.uint8)).save(path)
+    return path
 
 
 def test_install_writes_hub_layout_with_content_commit(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -34,7 +57,7 @@ def test_install_writes_hub_layout_with_content_commit(tiny_model_dir: Path, tmp
     assert sorted(p.name for p in snapshot.iterdir()) == expected
     assert (snapshot / "model.safetensors").read_bytes() == (tiny_model_dir / "model.safetensors").read_bytes()
 
-    # Same content, same commit (idempotent); changed content, new commit, ref moves.
+    # Same content, same commit (idempotent); changed content, new commit, and only its ref moves.
     assert install_to_hub_cache(tiny_model_dir, "org/layout-check", cache_dir=tmp_path) == snapshot
     changed = tmp_path / "changed"
     changed.mkdir()
@@ -56,22 +79,80 @@ def test_install_rejects_bad_input(tmp_path: Path) -> None:
         install_to_hub_cache(empty, "org/x", cache_dir=tmp_path)
     with pytest.raises(ValueError):
         install_to_hub_cache(tmp_path, "not a repo id", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="revision"):
+        install_to_hub_cache(tmp_path, "org/x", cache_dir=tmp_path, revision="../escape")
 
 
-def test_installed_model_loads_offline_by_repo_id(tiny_model_dir: Path) -> None:
-    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
+def test_upload_folder_loads_offline_with_package(tiny_model_dir: Path, upload_folder: Path, face_image: Path) -> None:
+    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    install_to_hub_cache(tiny_model_dir, "org/deepfever-cache-only")
-    assert Path(constants.HF_HUB_CACHE, "models--org--deepfever-cache-only", "refs", "main").is_file()
+    install_to_hub_cache(upload_folder, "org/deepfever")
+    assert Path(constants.HF_HUB_CACHE, "models--org--deepfever", "refs", "main").is_file()
 
     reference = DeepFeverForExpressionRecognition.from_pretrained(tiny_model_dir).eval()
-    classifier = AutoModelForImageClassification.from_pretrained("org/deepfever-cache-only").eval()
-    extractor = AutoModel.from_pretrained("org/deepfever-cache-only").eval()
-    processor = AutoImageProcessor.from_pretrained("org/deepfever-cache-only")
+    classifier = AutoModelForImageClassification.from_pretrained("org/deepfever").eval()
+    extractor = AutoModel.from_pretrained("org/deepfever").eval()
+    processor = AutoImageProcessor.from_pretrained("org/deepfever")
+    assert type(processor).__name__ == "DeepFeverImageProcessor"
     images = torch.randint(0, 256, (2, 3, 80, 96), dtype=torch.uint8)
     pixel_values = processor(list(images), face_boxes=[(10, 5, 50, 60), None], return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         expected = reference(pixel_values)
         torch.testing.assert_close(classifier(pixel_values).logits, expected.logits)
         torch.testing.assert_close(extractor(pixel_values).pooler_output, expected.pooler_output)
+
+    vectors = pipeline("image-feature-extraction", model="org/deepfever", pool=True)(str(face_image))
+    face_inputs = processor(Image.open(face_image), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected_vector = reference(face_inputs).pooler_output[0]
+    torch.testing.assert_close(torch.tensor(vectors).reshape(-1), expected_vector, atol=1e-5, rtol=1e-4)
+    predictions = pipeline("image-classification", model="org/deepfever", top_k=8)(str(face_image))
+    assert {p["label"] for p in predictions} == set(reference.config.id2label.values())
+    assert abs(sum(p["score"] for p in predictions) - 1.0) < 1e-4
+
+
+_WITHOUT_PACKAGE = """
+import json, sys
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
+
+face = sys.argv[1] if len(sys.argv) > 1 else FACE
+model = AutoModel.from_pretrained("org/deepfever", trust_remote_code=True).eval()
+classifier = AutoModelForImageClassification.from_pretrained("org/deepfever", trust_remote_code=True).eval()
+processor = AutoImageProcessor.from_pretrained("org/deepfever", trust_remote_code=True)
+inputs = processor(Image.open(face), face_boxes=[(5, 5, 40, 50)], return_tensors="pt")
+with torch.no_grad():
+    vector = model(**inputs).pooler_output[0].tolist()
+    logits = classifier(**inputs).logits[0].tolist()
+piped = pipeline("image-feature-extraction", model="org/deepfever", pool=True, trust_remote_code=True)(face)
+labels = pipeline("image-classification", model="org/deepfever", trust_remote_code=True, top_k=8)(face)
+print("RESULT " + json.dumps({
+    "model_class": type(model).__module__, "vector": vector, "logits": logits,
+    "piped": torch.tensor(piped).reshape(-1).tolist(), "labels": sorted(p["label"] for p in labels),
+}))
+"""
+
+
+def test_upload_folder_loads_offline_without_package(
+    tiny_model_dir: Path, upload_folder: Path, face_image: Path, tmp_path: Path
+) -> None:
+    hf_home = tmp_path / "hf_home"
+    install_to_hub_cache(upload_folder, "org/deepfever", cache_dir=hf_home / "hub")
+    result = run_without_package(f"FACE = {str(face_image)!r}\n" + _WITHOUT_PACKAGE, str(hf_home))
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    outcome = json.loads(line[len("RESULT ") :])
+    # Loaded from the cached remote code, not from the (blocked) package.
+    assert outcome["model_class"].startswith("transformers_modules.")
+
+    reference = DeepFeverForExpressionRecognition.from_pretrained(tiny_model_dir).eval()
+    processor = DeepFeverImageProcessor.from_pretrained(tiny_model_dir)
+    image = Image.open(face_image)
+    with torch.no_grad():
+        boxed = reference(processor(image, face_boxes=[(5, 5, 40, 50)], return_tensors="pt")["pixel_values"])
+        whole = reference(processor(image, return_tensors="pt")["pixel_values"])
+    torch.testing.assert_close(torch.tensor(outcome["vector"]), boxed.pooler_output[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.tensor(outcome["logits"]), boxed.logits[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.tensor(outcome["piped"]), whole.pooler_output[0], atol=1e-5, rtol=1e-4)
+    assert outcome["labels"] == sorted(reference.config.id2label.values())

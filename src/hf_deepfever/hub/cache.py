@@ -124,6 +124,7 @@ def install_to_hub_cache(
         try:
             for relative_path, file_hash in file_hashes.items():
                 _place_snapshot_file(blobs_dir / file_hash, staging / relative_path, snapshot / relative_path)
+            staging.chmod(0o755)  # mkdtemp makes it owner-only; a cache is usually shared read-only
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, snapshot)
         except OSError:

@@ -1,0 +1,194 @@
+"""From a measured ``eval_results.json`` to labelled results: model-index entries and results-table rows.
+
+Only keys this module knows are turned into results, each tied to its corpus, split, task and metric.
+A key that is absent from the file is left out; nothing is ever filled in. Results whose file says
+``"dataset_kind": "synthetic-demo"`` are attributed to the synthetic demo corpus (dataset type
+``synthetic``), never to AffectNet, FEC, RAF-DB or RECOLA.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from huggingface_hub import EvalResult
+
+from ..training.eval_results import DATASET_KIND_KEY, REAL, SYNTHETIC_DEMO
+
+SYNTHETIC_DATASET_NAME = "hf_deepfever synthetic demo corpus"
+SYNTHETIC_DATASET_TYPE = "synthetic"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus results are measured on: its display name, model-index dataset type and evaluated split."""
+
+    name: str
+    dataset_type: str
+    split: str
+    layout: str  # the demo corpus mimics this publisher layout; used as dataset_config there
+
+
+AFFECTNET = Corpus("AffectNet", "affectnet", "validation", "affectnet-layout")
+FEC = Corpus("Google FEC", "google-fec", "test", "fec-layout")
+RAFDB = Corpus("RAF-DB", "raf-db", "test", "rafdb-layout")
+RECOLA = Corpus("RECOLA (AVEC 2016)", "recola", "dev", "recola-layout")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one flat ``eval_results.json`` key becomes a result."""
+
+    key: str
+    corpus: Corpus
+    task_type: str
+    task_name: str
+    metric_type: str
+    metric_name: str
+    count_key: str | None = None  # the key holding how many samples the metric was measured on
+    percent: bool = False  # shown as a percentage in the results table
+
+
+_EXPRESSION = ("image-classification", "Facial expression recognition")
+_AFFECT_IMAGE = ("other", "Valence and arousal from a face image")
+_FEC = ("image-feature-extraction", "Expression similarity: FEC triplet prediction")
+_PROBE = ("image-feature-extraction", "Transfer: linear probe on frozen expression vectors")
+_AFFECT_AV = ("other", "Continuous valence and arousal, audio-visual, every 40 ms")
+
+
+def _valence_arousal_specs(prefixes: tuple[str, ...], corpus: Corpus, task: tuple[str, str], count_key: str | None):
+    specs = []
+    for prefix in prefixes:
+        for dimension in ("valence", "arousal"):
+            specs.append(
+                MetricSpec(f"{prefix}{dimension}_ccc", corpus, *task, "ccc", f"{dimension.capitalize()} CCC", count_key)
+            )
+            specs.append(
+                MetricSpec(
+                    f"{prefix}{dimension}_rmse", corpus, *task, "rmse", f"{dimension.capitalize()} RMSE", count_key
+                )
+            )
+    return specs
+
+
+def _visual_specs() -> list[MetricSpec]:
+    specs = [
+        MetricSpec("affectnet_accuracy_8", AFFECTNET, *_EXPRESSION, "accuracy", "Accuracy (8 classes)",
+                   "affectnet_eval_samples", True),
+        MetricSpec("affectnet_macro_f1_8", AFFECTNET, *_EXPRESSION, "f1", "Macro-F1 (8 classes)",
+                   "affectnet_eval_samples", True),
+        MetricSpec("affectnet_accuracy_7", AFFECTNET, *_EXPRESSION, "accuracy", "Accuracy (7 classes, contempt masked)",
+                   "affectnet_eval_samples_7", True),
+        MetricSpec("affectnet_macro_f1_7", AFFECTNET, *_EXPRESSION, "f1", "Macro-F1 (7 classes, contempt masked)",
+                   "affectnet_eval_samples_7", True),
+    ]
+    # The evaluation writes AffectNet's valence/arousal with bare keys; the prefixed spelling is accepted too.
+    specs += _valence_arousal_specs(("", "affectnet_"), AFFECTNET, _AFFECT_IMAGE, "affectnet_eval_samples")
+    specs.append(MetricSpec("fec_triplet_accuracy", FEC, *_FEC, "accuracy", "Triplet prediction accuracy",
+                            "fec_eval_triplets", True))
+    for triplet_type in ("one_class", "two_class", "three_class"):
+        specs.append(
+            MetricSpec(f"fec_triplet_accuracy_{triplet_type}", FEC, *_FEC, "accuracy",
+                       f"Triplet prediction accuracy ({triplet_type.replace('_', '-')} triplets)",
+                       f"fec_eval_triplets_{triplet_type}", True)
+        )
+    specs += [
+        MetricSpec("rafdb_linear_probe_accuracy", RAFDB, *_PROBE, "accuracy", "Linear-probe accuracy (7 classes)",
+                   "rafdb_test_samples", True),
+        MetricSpec("rafdb_linear_probe_macro_f1", RAFDB, *_PROBE, "f1", "Linear-probe macro-F1 (7 classes)",
+                   "rafdb_test_samples", True),
+    ]
+    return specs
+
+
+def _audio_visual_specs() -> list[MetricSpec]:
+    # The AV training reports RECOLA dev scores; bare and prefixed spellings are both accepted.
+    return _valence_arousal_specs(("", "recola_", "dev_", "recola_dev_"), RECOLA, _AFFECT_AV, "recola_dev_sequences")
+
+
+METRIC_SPECS: dict[str, list[MetricSpec]] = {"deepfever": _visual_specs(), "deepfever-av": _audio_visual_specs()}
+
+
+@dataclass(frozen=True)
+class MeasuredResult:
+    """One measured value with everything needed to show it honestly."""
+
+    spec: MetricSpec
+    value: float
+    count: int | None
+    synthetic: bool
+
+    @property
+    def dataset_name(self) -> str:
+        if self.synthetic:
+            return f"{SYNTHETIC_DATASET_NAME} ({self.spec.corpus.layout})"
+        return self.spec.corpus.name
+
+    @property
+    def display_value(self) -> str:
+        return f"{100 * self.value:.2f}%" if self.spec.percent else f"{self.value:.4f}"
+
+    def to_eval_result(self) -> EvalResult:
+        corpus = self.spec.corpus
+        return EvalResult(
+            task_type=self.spec.task_type,
+            task_name=self.spec.task_name,
+            dataset_type=SYNTHETIC_DATASET_TYPE if self.synthetic else corpus.dataset_type,
+            dataset_name=SYNTHETIC_DATASET_NAME if self.synthetic else corpus.name,
+            dataset_config=corpus.layout if self.synthetic else None,
+            dataset_split=corpus.split,
+            metric_type=self.spec.metric_type,
+            metric_name=self.spec.metric_name,
+            metric_value=round(self.value, 6),
+        )
+
+
+@dataclass(frozen=True)
+class MeasuredResults:
+    """Everything a card shows from one ``eval_results.json``."""
+
+    results: list[MeasuredResult]
+    dataset_kind: str | None  # None: no file, or a file that does not say
+    unrecognised: dict[str, Any]  # keys no spec covers, shown verbatim and never put in model-index
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset_kind == SYNTHETIC_DEMO
+
+
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def measured_results(eval_results: dict[str, Any] | None, model_type: str) -> MeasuredResults:
+    """Label the keys of a measured results dict for a model of `model_type` (``deepfever``/``deepfever-av``).
+
+    Raises:
+        ValueError: unknown `model_type`, unknown ``dataset_kind``, or a known metric that is not a number.
+    """
+    if model_type not in METRIC_SPECS:
+        raise ValueError(f"no results layout for model_type {model_type!r}; known: {sorted(METRIC_SPECS)}")
+    if not eval_results:
+        return MeasuredResults([], None, {})
+    kind = eval_results.get(DATASET_KIND_KEY)
+    if kind not in (None, SYNTHETIC_DEMO, REAL):
+        raise ValueError(f"{DATASET_KIND_KEY} must be {SYNTHETIC_DEMO!r} or {REAL!r}, found {kind!r}")
+    synthetic = kind == SYNTHETIC_DEMO
+    specs = METRIC_SPECS[model_type]
+    known_keys = {spec.key for spec in specs} | {spec.count_key for spec in specs if spec.count_key}
+    results = []
+    for spec in specs:
+        if spec.key not in eval_results:
+            continue
+        value = _finite_number(eval_results[spec.key])
+        if value is None:
+            raise ValueError(f"eval result {spec.key!r} must be a finite number, found {eval_results[spec.key]!r}")
+        count = eval_results.get(spec.count_key) if spec.count_key else None
+        results.append(MeasuredResult(spec, value, int(count) if _finite_number(count) is not None else None, synthetic))
+    unrecognised = {
+        key: value for key, value in sorted(eval_results.items()) if key not in known_keys and key != DATASET_KIND_KEY
+    }
+    return MeasuredResults(results, kind, unrecognised)
