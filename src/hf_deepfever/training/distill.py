@@ -1,0 +1,204 @@
+"""Distil a DeepFEVER teacher into a (smaller) student on AffectNet, FEC faces and unlabelled faces.
+
+Loss per step (method.md, "Training recipe", step 2)::
+
+    kd_weight          * T^2 KL(softmax(teacher_logits / T) || softmax(student_logits / T))
+  + va_distill_weight  * MSE(student valence/arousal, teacher valence/arousal)
+  + geometry_weight    * relational (pairwise-distance) loss between student and teacher expression vectors
+  + ground_truth_weight * (expression cross-entropy + (1 - CCC) valence/arousal), on rows that have labels
+
+Teacher outputs are computed once, before training, on the canonical (un-augmented) crop of every face and
+cached on disk (:mod:`hf_deepfever.training.teacher_cache`); the student trains on augmented crops of the
+same faces. That is standard offline distillation. ``--online_teacher`` runs the teacher every step on the
+student's own augmented view instead (resized / re-normalised to the teacher's processor when they differ).
+
+Usage::
+
+    accelerate launch training_scripts/distill.py --teacher runs/teacher --affectnet_dir AFFECTNET \\
+        --fec_dir FEC --unlabelled_dir FACES --output_dir runs/student --mixed_precision bf16
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import ccc_loss, distillation_kl, expression_cross_entropy, geometry_loss, vector_regression_loss
+from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
+from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
+from .export import export_model
+from .inputs import FaceRowTransform
+from .loop import TrainingData, append_log, make_accelerator, train
+from .prediction import load_model_and_processor
+from .teacher_cache import cached_teacher_outputs, teacher_outputs
+
+STUDENT_DEFAULTS = {"backbone": "efficientnet_b0"}
+
+
+@dataclass
+class DistillationArguments:
+    """Weights of the distillation terms and where the teacher's outputs come from."""
+
+    kd_temperature: float = field(default=4.0, metadata={"help": "Softmax temperature T of the logit KL term."})
+    kd_weight: float = field(default=1.0, metadata={"help": "Weight of the temperature-scaled KL on expression logits."})
+    va_distill_weight: float = field(default=1.0, metadata={"help": "Weight of the regression to the teacher's valence/arousal."})
+    geometry_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the term matching the geometry (pairwise distances) of the teacher's vectors."}
+    )
+    ground_truth_weight: float = field(
+        default=0.5, metadata={"help": "Weight of the ground-truth losses (expression CE + valence/arousal CCC) where labels exist."}
+    )
+    online_teacher: bool = field(
+        default=False, metadata={"help": "Run the teacher every step on the student's augmented batch instead of the cache."}
+    )
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder of the teacher-output cache (default: $HF_DATASETS_CACHE/hf_deepfever/teacher_outputs)."},
+    )
+    teacher_batch_size: int = field(default=128, metadata={"help": "Images per device per batch when filling the cache."})
+
+    def __post_init__(self) -> None:
+        if self.kd_temperature <= 0:
+            raise ValueError(f"--kd_temperature must be positive, got {self.kd_temperature}")
+        weights = (self.kd_weight, self.va_distill_weight, self.geometry_weight, self.ground_truth_weight)
+        if min(weights) < 0:
+            raise ValueError("distillation loss weights must be >= 0")
+
+
+def default_teacher_cache_dir() -> str:
+    import datasets
+
+    return os.path.join(datasets.config.HF_DATASETS_CACHE, "hf_deepfever", "teacher_outputs")
+
+
+class TeacherInputAdapter:
+    """Student ``pixel_values`` -> the teacher's (its size and normalisation), for the online teacher."""
+
+    def __init__(self, student_processor: Any, teacher_processor: Any) -> None:
+        self.size = int(teacher_processor.size["height"])
+        student_mean, student_std = (torch.tensor(v).view(1, 3, 1, 1) for v in (student_processor.image_mean, student_processor.image_std))
+        teacher_mean, teacher_std = (torch.tensor(v).view(1, 3, 1, 1) for v in (teacher_processor.image_mean, teacher_processor.image_std))
+        self.renormalise = not (torch.equal(student_mean, teacher_mean) and torch.equal(student_std, teacher_std))
+        # x_t = (x_s * std_s + mean_s - mean_t) / std_t = x_s * scale + shift
+        self.scale = student_std / teacher_std
+        self.shift = (student_mean - teacher_mean) / teacher_std
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.shape[-1] != self.size:
+            pixel_values = F.interpolate(pixel_values, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        if self.renormalise:
+            pixel_values = pixel_values * self.scale.to(pixel_values) + self.shift.to(pixel_values)
+        return pixel_values
+
+
+class DistillationTask:
+    """Student loss against cached (indexed by ``row_index``) or online teacher outputs."""
+
+    def __init__(
+        self,
+        args: DistillationArguments,
+        evaluator: Any,
+        *,
+        cached: dict[str, torch.Tensor] | None = None,
+        teacher: nn.Module | None = None,
+        adapter: TeacherInputAdapter | None = None,
+        accelerator: Any = None,
+    ) -> None:
+        if (cached is None) == (teacher is None):
+            raise ValueError("give either cached teacher outputs or an online teacher")
+        self.args = args
+        self.evaluator = evaluator
+        self.cached = cached
+        self.teacher = teacher
+        self.adapter = adapter
+        self.accelerator = accelerator
+
+    def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.cached is not None:
+            rows = batch["row_index"]
+            return {name: values.index_select(0, rows) for name, values in self.cached.items()}
+        with torch.no_grad(), self.accelerator.autocast():
+            return teacher_outputs(self.teacher, self.adapter(batch["pixel_values"]))
+
+    def compute_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        output = model(pixel_values=batch["pixel_values"])
+        teacher = self.targets(batch)
+        kd = distillation_kl(output.logits, teacher["logits"], self.args.kd_temperature)
+        affect = vector_regression_loss(output.valence_arousal, teacher["valence_arousal"], kind="mse")
+        geometry = geometry_loss(output.pooler_output, teacher["vectors"])
+        truth = expression_cross_entropy(output.logits, batch["labels"]) + ccc_loss(
+            output.valence_arousal, batch["valence_arousal"]
+        )
+        loss = (
+            self.args.kd_weight * kd
+            + self.args.va_distill_weight * affect
+            + self.args.geometry_weight * geometry
+            + self.args.ground_truth_weight * truth
+        )
+        terms = {"kd": kd.detach(), "va_distill": affect.detach(), "geometry": geometry.detach(), "ground_truth": truth.detach()}
+        return loss, terms
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return self.evaluator(model)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, distil the teacher into the student, save the Hub-ready folder; returns final metrics."""
+    args, data_args, model_args, kd_args = parse_arguments(
+        [TrainingArguments, DataArguments, ModelArguments, DistillationArguments],
+        argv,
+        description=__doc__.split("\n\n")[0],
+        defaults=STUDENT_DEFAULTS,
+    )
+    if not model_args.teacher:
+        raise ValueError("distill.py needs --teacher (a saved DeepFEVER folder or Hub id)")
+    if not (data_args.affectnet_dir or data_args.fec_dir or data_args.unlabelled_dir):
+        raise ValueError("distill.py needs faces: give --affectnet_dir, --fec_dir and/or --unlabelled_dir")
+    accelerator = make_accelerator(args)
+    teacher, teacher_processor = load_model_and_processor(model_args.teacher, with_heads=True)
+    teacher.requires_grad_(False).eval().to(accelerator.device)
+    corpora = CorpusSplits(data_args)
+    processor = build_processor(model_args)
+    model = build_model(model_args, args, id2label=dict(teacher.config.id2label))
+
+    rows = corpora.distillation_rows()
+    transform = FaceRowTransform(processor, augment=args.augment, seed=args.seed)
+    evaluator = PeriodicEvaluator(corpora, processor, args, accelerator)
+    if kd_args.online_teacher:
+        task = DistillationTask(
+            kd_args, evaluator, teacher=teacher, adapter=TeacherInputAdapter(processor, teacher_processor),
+            accelerator=accelerator,
+        )
+    else:
+        cached = cached_teacher_outputs(
+            accelerator,
+            teacher,
+            teacher_processor,
+            rows,
+            kd_args.teacher_cache_dir or default_teacher_cache_dir(),
+            batch_size=kd_args.teacher_batch_size,
+            num_workers=args.dataloader_num_workers,
+        )
+        task = DistillationTask(kd_args, evaluator, cached={k: v.to(accelerator.device) for k, v in cached.items()})
+        teacher.to("cpu")  # not needed any more: free the accelerator's memory for the student
+    accelerator.print(f"distillation: {len(rows)} faces, student {model_args.backbone}, teacher {model_args.teacher}")
+    hyperparameters = to_json_dict(args, data_args, model_args, kd_args)
+    model, outcome = train(
+        accelerator, model, task, TrainingData(rows.with_transform(transform), transform), args,
+        hyperparameters=hyperparameters, tracker_name="deepfever_distill", evaluate_at_end=False,
+    )
+    results = final_evaluation(model, processor, data_args, args, accelerator)
+    append_log(args.output_dir, {"step": outcome.state.global_step, **{f"final_{k}": v for k, v in results.items()}}, accelerator)
+    export_model(accelerator, model, processor, args.output_dir, training_args=hyperparameters, eval_results=results)
+    return results
+
+
+__all__ = ["DistillationArguments", "DistillationTask", "STUDENT_DEFAULTS", "TeacherInputAdapter", "main"]

@@ -1,0 +1,192 @@
+"""Training rows -> model inputs, through the ONE ``DeepFeverImageProcessor``, with face augmentation.
+
+Rows come from :mod:`hf_deepfever.training.data` in two shapes (see there): *face rows* (one image, a face
+box, optional expression / valence-arousal labels) and *triplet rows* (three FEC faces + the odd one out).
+The transforms here are attached with ``datasets.Dataset.with_transform`` so image decoding, cropping and
+augmentation run inside the DataLoader workers, a whole batch at a time.
+
+Cropping goes through the image processor (``do_rescale=False, do_normalize=False``: square crop of the
+face box with margin, resized), so training crops are exactly the crops inference sees; augmentation is
+applied to that crop, then the processor's own ``image_mean`` / ``image_std`` normalise it.
+
+Augmentation randomness is a pure function of ``(seed, epoch, row_index)``: a run resumed from a
+checkpoint, or run with any number of DataLoader workers or processes, sees the very same crops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from torchvision.transforms.v2 import functional as tvF
+
+IGNORE_INDEX = -100
+"""Expression label of rows without one (``expression_cross_entropy`` ignores it)."""
+
+
+@dataclass(frozen=True)
+class FaceAugmentation:
+    """Mild, label-preserving augmentation for face crops (geometry around the face centre + colour)."""
+
+    flip_probability: float = 0.5
+    max_rotation_degrees: float = 10.0
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    max_translation: float = 0.05  # fraction of the crop side
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+    def __call__(self, crop: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment one ``(3, S, S)`` float crop in [0, 1]; all randomness is drawn from ``generator``."""
+        uniform = torch.rand(8, generator=generator).tolist()
+        if uniform[0] < self.flip_probability:
+            crop = tvF.horizontal_flip(crop)
+        side = crop.shape[-1]
+        angle = (2 * uniform[1] - 1) * self.max_rotation_degrees
+        scale = self.scale_range[0] + uniform[2] * (self.scale_range[1] - self.scale_range[0])
+        shift = [round((2 * u - 1) * self.max_translation * side) for u in uniform[3:5]]
+        crop = tvF.affine(
+            crop, angle=angle, translate=shift, scale=scale, shear=[0.0, 0.0],
+            interpolation=tvF.InterpolationMode.BILINEAR,
+        )
+        crop = tvF.adjust_brightness(crop, 1 + (2 * uniform[5] - 1) * self.brightness)
+        crop = tvF.adjust_contrast(crop, 1 + (2 * uniform[6] - 1) * self.contrast)
+        crop = tvF.adjust_saturation(crop, 1 + (2 * uniform[7] - 1) * self.saturation)
+        return crop.clamp_(0.0, 1.0)
+
+
+def sample_generator(seed: int, epoch: int, row_index: int) -> torch.Generator:
+    """A generator whose stream depends only on (seed, epoch, row): augmentation independent of workers/resume."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, row_index]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def load_image(path: str) -> PIL.Image.Image:
+    """Decode one image file, with an error that names the file when it cannot be read."""
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            return image
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot decode image {path}: {error}") from error
+
+
+def relative_box_to_pixels(box_lrtb: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
+    """FEC's normalised ``[left, right, top, bottom]`` -> ``(x, y, w, h)`` in pixels of a ``width x height`` image."""
+    left, right, top, bottom = (float(v) for v in box_lrtb)
+    return left * width, top * height, (right - left) * width, (bottom - top) * height
+
+
+def pixel_box(image: PIL.Image.Image, face_box: Any, relative_box: Any) -> tuple[float, float, float, float] | None:
+    """The face box of a row in pixels: a pixel ``face_box`` wins, else a relative box, else the whole image."""
+    if face_box is not None:
+        return tuple(float(v) for v in face_box)
+    if relative_box is not None:
+        return relative_box_to_pixels(relative_box, *image.size)
+    return None
+
+
+class FaceCropper:
+    """Image + face box -> normalised ``pixel_values``, via the model's image processor (the one code path)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(processor.image_std, dtype=torch.float32).view(3, 1, 1)
+
+    def crops(self, images: list[PIL.Image.Image], boxes: list[Any]) -> torch.Tensor:
+        """Square face crops ``(B, 3, S, S)``, float in [0, 1], not yet normalised."""
+        pixels = self.processor(
+            images, face_boxes=boxes, do_rescale=False, do_normalize=False, return_tensors="pt"
+        )["pixel_values"]
+        return pixels.float().div_(255.0)
+
+    def normalise(self, crops: torch.Tensor) -> torch.Tensor:
+        return (crops - self.mean) / self.std
+
+
+class _AugmentingTransform:
+    """Shared by the face and triplet transforms: epoch-aware, seeded per-row augmentation."""
+
+    def __init__(self, processor: Any, *, augment: bool, seed: int, augmentation: FaceAugmentation | None = None):
+        self.cropper = FaceCropper(processor)
+        self.augment = augment
+        self.seed = seed
+        self.augmentation = augmentation or FaceAugmentation()
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each epoch's iterator is created (workers receive a copy at that moment)."""
+        self.epoch = epoch
+
+    def _pixel_values(self, paths: list[str], boxes: list[Any], relative: list[Any], rows: list[int], slot: int = 0):
+        images = [load_image(path) for path in paths]
+        pixel_boxes = [pixel_box(image, box, rel) for image, box, rel in zip(images, boxes, relative)]
+        try:
+            crops = self.cropper.crops(images, pixel_boxes)
+        except ValueError as error:  # a degenerate box: name the files of the batch
+            raise ValueError(f"cannot crop faces of {paths}: {error}") from error
+        if self.augment:
+            crops = torch.stack(
+                [
+                    self.augmentation(crop, sample_generator(self.seed, self.epoch, 3 * row + slot))
+                    for crop, row in zip(crops, rows)
+                ]
+            )
+        return self.cropper.normalise(crops)
+
+
+class FaceRowTransform(_AugmentingTransform):
+    """``with_transform`` callable for face rows -> ``pixel_values``, ``labels``, ``valence_arousal``, ``row_index``."""
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
+        rows = [int(r) for r in batch["row_index"]]
+        pixel_values = self._pixel_values(batch["path"], batch["face_box"], batch["face_box_relative"], rows)
+        va = [[math.nan if v is None else float(v) for v in pair] for pair in batch["valence_arousal"]]
+        return {
+            "pixel_values": pixel_values,
+            "labels": torch.tensor(batch["labels"], dtype=torch.long),
+            "valence_arousal": torch.tensor(va, dtype=torch.float32).reshape(-1, 2),
+            "row_index": torch.tensor(rows, dtype=torch.long),
+        }
+
+
+class TripletRowTransform(_AugmentingTransform):
+    """``with_transform`` callable for FEC triplet rows -> ``pixel_values (B, 3, C, S, S)``, ``odd_one_out``, ``triplet_type``."""
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
+        rows = [int(r) for r in batch["row_index"]]
+        faces = [
+            self._pixel_values(batch[f"path_{k}"], [None] * len(rows), batch[f"box_{k}"], rows, slot=k - 1)
+            for k in (1, 2, 3)
+        ]
+        return {
+            "pixel_values": torch.stack(faces, dim=1),
+            "odd_one_out": torch.tensor(batch["odd_one_out"], dtype=torch.long),
+            "triplet_type": torch.tensor(batch["triplet_type"], dtype=torch.long),
+            "row_index": torch.tensor(rows, dtype=torch.long),
+        }
+
+
+def collate_rows(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack per-row tensors (from either transform) into a batch."""
+    return {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
+
+
+__all__ = [
+    "IGNORE_INDEX",
+    "FaceAugmentation",
+    "FaceCropper",
+    "FaceRowTransform",
+    "TripletRowTransform",
+    "collate_rows",
+    "load_image",
+    "pixel_box",
+    "relative_box_to_pixels",
+    "sample_generator",
+]

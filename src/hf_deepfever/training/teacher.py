@@ -1,0 +1,166 @@
+"""Train the multi-task DeepFEVER teacher on AffectNet (+ FEC triplets).
+
+Loss per step (method.md, "Training recipe", step 1)::
+
+    expression cross-entropy (class-imbalance handled: class weights, or a balanced sampler)
+  + valence_arousal_weight * (1 - CCC) on valence/arousal (NaN targets ignored)
+  + triplet_weight * FECNet triplet hinge on the expression vector (margin by triplet type)
+
+Each step draws one AffectNet batch and, with ``--fec_dir``, one batch of FEC triplets; both go through the
+network in ONE forward pass (faces concatenated), so under DDP every parameter takes part in every step.
+
+Usage::
+
+    accelerate launch training_scripts/train_teacher.py --affectnet_dir AFFECTNET --fec_dir FEC \\
+        --output_dir runs/teacher --mixed_precision bf16
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import ccc_loss, class_weights_from_counts, expression_cross_entropy, triplet_hinge_loss
+from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
+from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
+from .data import expression_counts
+from .export import export_model
+from .inputs import FaceRowTransform, TripletRowTransform
+from .loop import TrainingData, append_log, make_accelerator, train
+
+TEACHER_DEFAULTS = {"backbone": "convnext_tiny"}
+
+
+@dataclass
+class TeacherLossArguments:
+    """The teacher's multi-task loss and how FEC triplets are mixed into the batches."""
+
+    class_balancing: str = field(
+        default="weights",
+        metadata={"help": "AffectNet class imbalance: 'weights' (weighted cross-entropy), 'sampler' (balanced sampler) or 'none'."},
+    )
+    class_weight_power: float = field(
+        default=0.5,
+        metadata={"help": "Class weights / sampling weights proportional to count^-power (1: fully inverse frequency)."},
+    )
+    valence_arousal_weight: float = field(default=1.0, metadata={"help": "Weight of the (1 - CCC) valence/arousal loss."})
+    triplet_weight: float = field(default=1.0, metadata={"help": "Weight of the FEC triplet hinge loss."})
+    triplet_margins: str = field(
+        default="0.1,0.2,0.2",
+        metadata={"help": "Triplet hinge margins for one-, two- and three-class triplets (comma separated)."},
+    )
+    fec_batch_size: int = field(
+        default=0,
+        metadata={"help": "FEC triplets per device per step (0: a third of --per_device_train_batch_size, at least 1)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.class_balancing not in ("weights", "sampler", "none"):
+            raise ValueError(f"--class_balancing must be weights, sampler or none, got {self.class_balancing!r}")
+        try:
+            margins = tuple(float(v) for v in self.triplet_margins.split(","))
+        except ValueError:
+            margins = ()
+        if len(margins) != 3:
+            raise ValueError(f"--triplet_margins must be three numbers, got {self.triplet_margins!r}")
+        self.margins = margins
+
+    def triplets_per_batch(self, per_device_train_batch_size: int) -> int:
+        return self.fec_batch_size if self.fec_batch_size > 0 else max(1, per_device_train_batch_size // 3)
+
+
+class TeacherTask:
+    """The teacher's loss on an AffectNet batch plus (optionally) an FEC triplet batch."""
+
+    def __init__(self, loss_args: TeacherLossArguments, class_weights: torch.Tensor | None, evaluator: Any) -> None:
+        self.loss_args = loss_args
+        self.class_weights = class_weights
+        self.evaluator = evaluator
+
+    def compute_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pixel_values = batch["pixel_values"]
+        faces = pixel_values.shape[0]
+        triplets = auxiliary.get("fec")
+        if triplets is not None:
+            pixel_values = torch.cat([pixel_values, triplets["pixel_values"].flatten(0, 1)])
+        output = model(pixel_values=pixel_values)
+        if self.class_weights is not None and self.class_weights.device != output.logits.device:
+            self.class_weights = self.class_weights.to(output.logits.device)
+        expression = expression_cross_entropy(output.logits[:faces], batch["labels"], self.class_weights)
+        affect = ccc_loss(output.valence_arousal[:faces], batch["valence_arousal"])
+        loss = expression + self.loss_args.valence_arousal_weight * affect
+        terms = {"expression_ce": expression.detach(), "valence_arousal_ccc_loss": affect.detach()}
+        if triplets is not None:
+            vectors = output.pooler_output[faces:].unflatten(0, (-1, 3))
+            triplet = triplet_hinge_loss(
+                vectors[:, 0], vectors[:, 1], vectors[:, 2], triplets["odd_one_out"], triplets["triplet_type"],
+                margins=self.loss_args.margins,
+            )
+            loss = loss + self.loss_args.triplet_weight * triplet
+            terms["triplet_loss"] = triplet.detach()
+        return loss, terms
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return self.evaluator(model)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, train the teacher, save the Hub-ready folder; returns the final metrics."""
+    args, data_args, model_args, loss_args = parse_arguments(
+        [TrainingArguments, DataArguments, ModelArguments, TeacherLossArguments],
+        argv,
+        description=__doc__.split("\n\n")[0],
+        defaults=TEACHER_DEFAULTS,
+    )
+    if not data_args.affectnet_dir:
+        raise ValueError("train_teacher.py needs --affectnet_dir (the teacher learns AffectNet's labels)")
+    accelerator = make_accelerator(args)
+    corpora = CorpusSplits(data_args)
+    processor = build_processor(model_args)
+    model = build_model(model_args, args)
+    num_classes = model.config.num_labels
+
+    rows = corpora.affectnet_train_rows()
+    counts = expression_counts(rows, num_classes)
+    weights = class_weights_from_counts(counts, power=loss_args.class_weight_power)
+    class_weights = weights if loss_args.class_balancing == "weights" else None
+    sampling_weights = None
+    if loss_args.class_balancing == "sampler":
+        labels = torch.as_tensor(rows.with_format("arrow")[:].column("labels").to_numpy())
+        sampling_weights = weights[labels.clamp(min=0)] * (labels >= 0)
+
+    transform = FaceRowTransform(processor, augment=args.augment, seed=args.seed)
+    auxiliary = {}
+    triplets = corpora.fec_train_triplets()
+    if triplets is not None and len(triplets) > 0:
+        triplet_transform = TripletRowTransform(processor, augment=args.augment, seed=args.seed)
+        auxiliary["fec"] = (
+            triplets.with_transform(triplet_transform),
+            triplet_transform,
+            loss_args.triplets_per_batch(args.per_device_train_batch_size),
+        )
+    data = TrainingData(rows.with_transform(transform), transform, sampling_weights, auxiliary)
+    evaluator = PeriodicEvaluator(corpora, processor, args, accelerator)
+    task = TeacherTask(loss_args, class_weights, evaluator)
+    hyperparameters = to_json_dict(args, data_args, model_args, loss_args)
+    accelerator.print(
+        f"teacher: {len(rows)} AffectNet faces (counts {counts.tolist()}), "
+        f"{0 if triplets is None else len(triplets)} FEC triplets, backbone {model_args.backbone}"
+    )
+    model, outcome = train(
+        accelerator, model, task, data, args, hyperparameters=hyperparameters, tracker_name="deepfever_teacher",
+        evaluate_at_end=False,
+    )
+    results = final_evaluation(model, processor, data_args, args, accelerator)
+    append_log(args.output_dir, {"step": outcome.state.global_step, **{f"final_{k}": v for k, v in results.items()}}, accelerator)
+    export_model(accelerator, model, processor, args.output_dir, training_args=hyperparameters, eval_results=results)
+    return results
+
+
+__all__ = ["TEACHER_DEFAULTS", "TeacherLossArguments", "TeacherTask", "main"]

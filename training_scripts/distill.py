@@ -1,0 +1,10 @@
+"""Distil a DeepFEVER teacher into a student (AffectNet + FEC faces + optional unlabelled faces).
+
+    python training_scripts/distill.py --help
+    accelerate launch training_scripts/distill.py --teacher runs/teacher --affectnet_dir AFFECTNET --output_dir runs/student
+"""
+
+from hf_deepfever.training.distill import main
+
+if __name__ == "__main__":
+    main()
