@@ -163,3 +163,15 @@ def test_save_and_reload_keep_settings_not_arrays(extractor, tmp_path):
     loaded = DeepFeverAudioFeatureExtractor.from_pretrained(tmp_path)
     audio = _noise(0.5)
     assert torch.equal(loaded(audio, sampling_rate=RATE)["input_features"], extractor(audio, sampling_rate=RATE)["input_features"])
+
+
+def test_step_features_read_any_step_range(extractor, tmp_path):
+    audio = _noise(2.0)
+    whole = extractor(audio, sampling_rate=RATE)["input_features"][0]
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, audio, RATE, subtype="FLOAT")
+    assert torch.allclose(extractor.step_features(path, 7, 12), whole[7:19], atol=1e-4)
+    assert torch.allclose(extractor.step_features(audio, 0, 5, sampling_rate=RATE), whole[:5], atol=1e-4)
+    # Steps past the end of the recording: context is silence.
+    beyond = extractor.step_features(path, whole.shape[0] + 10, 2)
+    assert torch.allclose(beyond, torch.full_like(beyond, extractor.silence_value))

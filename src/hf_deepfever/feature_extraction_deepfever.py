@@ -331,57 +331,87 @@ class DeepFeverAudioFeatureExtractor(SequenceFeatureExtractor):
         """
         if chunk_steps < 1:
             raise ValueError(f"chunk_steps must be >= 1, got {chunk_steps}")
-        if isinstance(path_or_array, (str, bytes)) or hasattr(path_or_array, "__fspath__"):
-            yield from self._iter_file_chunks(path_or_array, chunk_steps)
-            return
-        if sampling_rate is None:
-            raise ValueError("iter_chunks on an array needs its sampling_rate")
-        array = _to_float_mono(path_or_array, "audio")
-        _check_finite_nonempty(array, "audio")
-        yield from self._chunks(lambda start, stop: array[start:stop], array.shape[0], sampling_rate, chunk_steps)
+        with _AudioSource(path_or_array, sampling_rate) as source:
+            num_steps = self.num_steps(source.total, source.rate)
+            for first in range(0, num_steps, chunk_steps):
+                count = min(chunk_steps, num_steps - first)
+                windows = self._block_features(source, first, count)
+                yield BatchFeature(
+                    data={
+                        "input_features": windows[None],
+                        "attention_mask": torch.ones((1, count), dtype=torch.long),
+                        "first_step": first,
+                    }
+                )
 
-    def _iter_file_chunks(self, path: Any, chunk_steps: int) -> Iterator[BatchFeature]:
-        import soundfile  # only needed for files; imported here so the feature extractor alone needs no soundfile
+    def step_features(
+        self, path_or_array: Any, first_step: int, num_steps: int, sampling_rate: int | None = None
+    ) -> torch.Tensor:
+        """`(num_steps, feature_size, context_frames)` features of steps `[first_step, first_step + num_steps)`.
 
-        with soundfile.SoundFile(path) as handle:
-            total, rate = handle.frames, handle.samplerate
-            if total == 0:
-                raise ValueError(f"{path}: audio is empty (0 samples)")
+        Reads only the samples those steps need (a file through `soundfile`), so training on chunks of a long
+        recording never loads it whole. Steps past the end of the recording hold silence.
+        """
+        if first_step < 0 or num_steps < 1:
+            raise ValueError(f"need first_step >= 0 and num_steps >= 1, got {first_step} and {num_steps}")
+        with _AudioSource(path_or_array, sampling_rate) as source:
+            return self._block_features(source, first_step, num_steps)
 
-            def read(start: int, stop: int) -> np.ndarray:
-                handle.seek(start)
-                block = handle.read(stop - start, dtype="float32", always_2d=True)
-                return block.mean(axis=1)
-
-            for chunk in self._chunks(read, total, rate, chunk_steps, source=str(path)):
-                yield chunk
-
-    def _chunks(self, read: Any, total: int, rate: int, chunk_steps: int, source: str = "audio") -> Iterator[BatchFeature]:
-        num_steps = self.num_steps(total, rate)
+    def _block_features(self, source: _AudioSource, first: int, count: int) -> torch.Tensor:
+        rate = source.rate
         # Context of the outermost steps + the STFT window + the resampler's filter reach.
         margin_s = self.context_ms / 2000.0 + self.n_fft / self.sampling_rate + 64.0 / min(rate, self.sampling_rate)
-        for first in range(0, num_steps, chunk_steps):
-            count = min(chunk_steps, num_steps - first)
-            # Start on the whole-recording frame grid (a multiple of hop) so the block's frames coincide with it.
-            hop_s = self.hop_ms / 1000.0
-            start_s = max(0.0, math.floor((first * self.step_ms / 1000.0 - margin_s) / hop_s) * hop_s)
-            stop_s = (first + count - 1) * self.step_ms / 1000.0 + margin_s
-            start = int(round(start_s * rate))
-            stop = min(total, int(math.ceil(stop_s * rate)) + 1)
-            block = np.asarray(read(start, stop), dtype=np.float32)
-            name = f"{source} (samples {start}-{stop})"
-            _check_finite_nonempty(block, name)
-            waveform = resample(block, rate, self.sampling_rate)
-            # Align the STFT grid with the whole-recording grid: frame 0 of this block sits at start/rate seconds.
-            windows = self._windows(self._log_mel(waveform), first, count, offset_s=start / rate)
-            yield BatchFeature(
-                data={
-                    "input_features": windows[None],
-                    "attention_mask": torch.ones((1, count), dtype=torch.long),
-                    "first_step": first,
-                }
-            )
+        # Start on the whole-recording frame grid (a multiple of hop) so the block's frames coincide with it.
+        hop_s = self.hop_ms / 1000.0
+        start_s = max(0.0, math.floor((first * self.step_ms / 1000.0 - margin_s) / hop_s) * hop_s)
+        stop_s = (first + count - 1) * self.step_ms / 1000.0 + margin_s
+        start = min(int(round(start_s * rate)), source.total - 1)
+        stop = min(source.total, int(math.ceil(stop_s * rate)) + 1)
+        block = source.read(start, max(stop, start + 1))
+        _check_finite_nonempty(block, f"{source.name} (samples {start}-{stop})")
+        waveform = resample(block, rate, self.sampling_rate)
+        # Frame 0 of this block sits at start / rate seconds of the recording.
+        return self._windows(self._log_mel(waveform), first, count, offset_s=start / rate)
 
+
+class _AudioSource:
+    """Random access to a recording's samples: a sound file (read with soundfile, by blocks) or an array."""
+
+    def __init__(self, path_or_array: Any, sampling_rate: int | None) -> None:
+        self._handle = None
+        if isinstance(path_or_array, (str, bytes)) or hasattr(path_or_array, "__fspath__"):
+            import soundfile  # only needed for files
+
+            self.name = str(path_or_array)
+            self._handle = soundfile.SoundFile(path_or_array)
+            self.total, self.rate = self._handle.frames, self._handle.samplerate
+            self._array = None
+        else:
+            if sampling_rate is None:
+                raise ValueError("reading features from an array needs its sampling_rate")
+            self.name = "audio"
+            self._array = _to_float_mono(path_or_array, self.name)
+            self.total, self.rate = self._array.shape[0], int(sampling_rate)
+        if self.total == 0:
+            self.close()
+            raise ValueError(f"{self.name}: audio is empty (0 samples)")
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        if self._array is not None:
+            return self._array[start:stop]
+        self._handle.seek(start)
+        return self._handle.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> _AudioSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 DeepFeverAudioFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
