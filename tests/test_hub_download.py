@@ -1,7 +1,8 @@
 """The download path: an upload folder installed into a Hub-layout cache loads offline by repo id.
 
 Once with the package imported (no flag needed), once in a process that cannot import hf_deepfever
-(remote code, `trust_remote_code=True`): the model, the processor and both pipelines.
+(remote code, `trust_remote_code=True`): DeepFEVER's model, processor and both pipelines, and
+DeepFEVER-AV's model and processor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from PIL import Image
 from remote_code import run_without_package
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
+from hf_deepfever.configuration_deepfever_av import DeepFeverAVConfig
+from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
 from hf_deepfever.hub import assemble_upload_folder, install_to_hub_cache
+from hf_deepfever.modeling_deepfever_av import DeepFeverAVModel
+from hf_deepfever.processing_deepfever import DeepFeverAVProcessor
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +46,53 @@ def upload_folder(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
+def tiny_av_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model_dir = tmp_path_factory.mktemp("tiny_deepfever_av")
+    torch.manual_seed(0)
+    vision = DeepFeverConfig(backbone="test_resnet", image_size=32, embedding_dim=16)
+    config = DeepFeverAVConfig(
+        vision_config=vision, num_mel_bins=16, audio_context_frames=8, audio_channels=[4, 8],
+        audio_embedding_dim=8, visual_projection_dim=8, fusion_dim=16, hidden_size=8, num_layers=1,
+    )
+    DeepFeverAVModel(config).eval().save_pretrained(model_dir)
+    DeepFeverAVProcessor(
+        DeepFeverImageProcessor(size={"height": 32, "width": 32}),
+        DeepFeverAudioFeatureExtractor(feature_size=16, context_ms=80),
+    ).save_pretrained(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def av_upload_folder(tiny_av_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("upload_av") / "org-deepfever-av"
+    assemble_upload_folder(tiny_av_model_dir, folder, repo_id="org/deepfever-av")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def face_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("faces") / "face.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (72, 60, 3), dtype=np.uint8)).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Half a second of audio (16 kHz) and 13 frames, saved as .npy so a subprocess can read them."""
+    folder = tmp_path_factory.mktemp("clip")
+    rng = np.random.default_rng(1)
+    np.save(folder / "audio.npy", rng.standard_normal(8000).astype(np.float32))
+    np.save(folder / "frames.npy", rng.integers(0, 256, (13, 40, 40, 3), dtype=np.uint8))
+    return folder / "audio.npy", folder / "frames.npy"
+
+
+def _av_reference(model_dir: Path, clip: tuple[Path, Path]) -> torch.Tensor:
+    """The AV prediction of the original (not installed) folder, loaded directly by class."""
+    model = DeepFeverAVModel.from_pretrained(model_dir).eval()
+    processor = DeepFeverAVProcessor.from_pretrained(model_dir)
+    audio, frames = np.load(clip[0]), np.load(clip[1])
+    with torch.no_grad():
+        return model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
 
 
 def test_install_writes_hub_layout_with_content_commit(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -79,8 +127,9 @@ def test_install_rejects_bad_input(tmp_path: Path) -> None:
         install_to_hub_cache(empty, "org/x", cache_dir=tmp_path)
     with pytest.raises(ValueError):
         install_to_hub_cache(tmp_path, "not a repo id", cache_dir=tmp_path)
+    (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ValueError, match="revision"):
-        install_to_hub_cache(tmp_path, "org/x", cache_dir=tmp_path, revision="../escape")
+        install_to_hub_cache(tmp_path, "org/x", cache_dir=tmp_path / "cache", revision="../escape")
 
 
 def test_upload_folder_loads_offline_with_package(tiny_model_dir: Path, upload_folder: Path, face_image: Path) -> None:
@@ -112,39 +161,72 @@ def test_upload_folder_loads_offline_with_package(tiny_model_dir: Path, upload_f
     assert abs(sum(p["score"] for p in predictions) - 1.0) < 1e-4
 
 
+def test_av_upload_folder_loads_offline_with_package(
+    tiny_av_model_dir: Path, av_upload_folder: Path, clip: tuple[Path, Path]
+) -> None:
+    from transformers import AutoModel, AutoProcessor
+
+    install_to_hub_cache(av_upload_folder, "org/deepfever-av")
+    model = AutoModel.from_pretrained("org/deepfever-av").eval()
+    processor = AutoProcessor.from_pretrained("org/deepfever-av")
+    assert isinstance(model, DeepFeverAVModel) and isinstance(processor, DeepFeverAVProcessor)
+    audio, frames = np.load(clip[0]), np.load(clip[1])
+    with torch.no_grad():
+        prediction = model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
+    torch.testing.assert_close(prediction, _av_reference(tiny_av_model_dir, clip))
+
+
 _WITHOUT_PACKAGE = """
-import json, sys
+import json
+import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
+from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, AutoProcessor, pipeline
 
-face = sys.argv[1] if len(sys.argv) > 1 else FACE
 model = AutoModel.from_pretrained("org/deepfever", trust_remote_code=True).eval()
 classifier = AutoModelForImageClassification.from_pretrained("org/deepfever", trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained("org/deepfever", trust_remote_code=True)
-inputs = processor(Image.open(face), face_boxes=[(5, 5, 40, 50)], return_tensors="pt")
+inputs = processor(Image.open(FACE), face_boxes=[(5, 5, 40, 50)], return_tensors="pt")
 with torch.no_grad():
     vector = model(**inputs).pooler_output[0].tolist()
     logits = classifier(**inputs).logits[0].tolist()
-piped = pipeline("image-feature-extraction", model="org/deepfever", pool=True, trust_remote_code=True)(face)
-labels = pipeline("image-classification", model="org/deepfever", trust_remote_code=True, top_k=8)(face)
+piped = pipeline("image-feature-extraction", model="org/deepfever", pool=True, trust_remote_code=True)(FACE)
+labels = pipeline("image-classification", model="org/deepfever", trust_remote_code=True, top_k=8)(FACE)
+
+av_model = AutoModel.from_pretrained("org/deepfever-av", trust_remote_code=True).eval()
+av_processor = AutoProcessor.from_pretrained("org/deepfever-av", trust_remote_code=True)
+audio, frames = np.load(AUDIO), np.load(FRAMES)
+with torch.no_grad():
+    av = av_model(**av_processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
 print("RESULT " + json.dumps({
     "model_class": type(model).__module__, "vector": vector, "logits": logits,
     "piped": torch.tensor(piped).reshape(-1).tolist(), "labels": sorted(p["label"] for p in labels),
+    "av_classes": [type(av_model).__module__, type(av_processor).__name__], "av": av.tolist(),
 }))
 """
 
 
-def test_upload_folder_loads_offline_without_package(
-    tiny_model_dir: Path, upload_folder: Path, face_image: Path, tmp_path: Path
+def test_upload_folders_load_offline_without_package(
+    tiny_model_dir: Path,
+    upload_folder: Path,
+    tiny_av_model_dir: Path,
+    av_upload_folder: Path,
+    face_image: Path,
+    clip: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
+    # One subprocess for both models: starting Python with torch and transformers is the slow part.
     hf_home = tmp_path / "hf_home"
     install_to_hub_cache(upload_folder, "org/deepfever", cache_dir=hf_home / "hub")
-    result = run_without_package(f"FACE = {str(face_image)!r}\n" + _WITHOUT_PACKAGE, str(hf_home))
+    install_to_hub_cache(av_upload_folder, "org/deepfever-av", cache_dir=hf_home / "hub")
+    header = f"FACE, AUDIO, FRAMES = {str(face_image)!r}, {str(clip[0])!r}, {str(clip[1])!r}\n"
+    result = run_without_package(header + _WITHOUT_PACKAGE, str(hf_home))
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
     outcome = json.loads(line[len("RESULT ") :])
     # Loaded from the cached remote code, not from the (blocked) package.
     assert outcome["model_class"].startswith("transformers_modules.")
+    assert outcome["av_classes"][0].startswith("transformers_modules.")
+    assert outcome["av_classes"][1] == "DeepFeverAVProcessor"
 
     reference = DeepFeverForExpressionRecognition.from_pretrained(tiny_model_dir).eval()
     processor = DeepFeverImageProcessor.from_pretrained(tiny_model_dir)
@@ -156,3 +238,4 @@ def test_upload_folder_loads_offline_without_package(
     torch.testing.assert_close(torch.tensor(outcome["logits"]), boxed.logits[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(torch.tensor(outcome["piped"]), whole.pooler_output[0], atol=1e-5, rtol=1e-4)
     assert outcome["labels"] == sorted(reference.config.id2label.values())
+    torch.testing.assert_close(torch.tensor(outcome["av"]), _av_reference(tiny_av_model_dir, clip), atol=1e-5, rtol=1e-4)
