@@ -1,0 +1,217 @@
+"""DeepFEVER-AV training data: RECOLA recordings on the label-step grid, cached visual vectors, chunks of steps.
+
+* A recording's steps follow the audio feature extractor's grid (centres 0, 40 ms, ...); gold labels are placed
+  on it by their time (``round(time / step)``); steps without a label hold NaN (ignored by the loss).
+* Visual vectors (the frozen DeepFEVER expression vector of the face at each step) are a pure function of the
+  video, the face locator, the image processor and the extractor's weights: they are computed ONCE per
+  recording and cached as safetensors under ``<cache_root>/<fingerprint>/<recording key>.safetensors``
+  (atomic writes; a changed video, processor or extractor changes the key or the fingerprint).
+* Training rows are fixed chunks of ``chunk_steps`` steps; audio features of a chunk are read from the wav on
+  the fly (only that chunk's samples), so no recording's features are ever held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+
+from ..video.decode import frames_at_steps
+from ..video.faces import FaceLocator
+from .teacher_cache import teacher_fingerprint
+
+logger = logging.getLogger(__name__)
+
+VISUAL_CACHE_VERSION = 1
+_FRAME_BATCH = 64
+
+
+@dataclass
+class Recording:
+    """One recording on the step grid."""
+
+    id: str
+    audio: str
+    video: str | None
+    num_steps: int
+    labels: torch.Tensor  # (num_steps, 2) arousal, valence; NaN where unlabelled
+    visual: torch.Tensor | None = None  # (num_steps, embedding_dim)
+    face_mask: torch.Tensor | None = None  # (num_steps,) bool
+
+
+def recordings_from_split(split: Any, extractor: Any, max_recordings: int | None = None) -> list[Recording]:
+    """``load_recola`` rows -> recordings with labels on the extractor's step grid."""
+    import soundfile
+
+    step_s = extractor.step_ms / 1000.0
+    recordings = []
+    for row in split:
+        info = soundfile.info(row["audio"])
+        num_steps = extractor.num_steps(info.frames, info.samplerate)
+        labels = torch.full((num_steps, 2), float("nan"))
+        times = np.asarray(row["time"], dtype=np.float64)
+        if times.size:
+            index = np.rint(times / step_s).astype(np.int64)
+            keep = (index >= 0) & (index < num_steps)
+            values = np.stack([np.asarray(row["arousal"]), np.asarray(row["valence"])], axis=1)[keep]
+            labels[torch.from_numpy(index[keep])] = torch.from_numpy(values.astype(np.float32))
+        recordings.append(Recording(row["id"], row["audio"], row["video"], num_steps, labels))
+        if max_recordings is not None and len(recordings) >= max_recordings:
+            break
+    return recordings
+
+
+def visual_fingerprint(vision_model: Any, image_processor: Any, face_locator: FaceLocator, step_ms: float) -> str:
+    """Hash of everything besides the video that determines the cached vectors."""
+    digest = hashlib.sha256()
+    digest.update(teacher_fingerprint(vision_model, image_processor).encode())
+    digest.update(json.dumps({"version": VISUAL_CACHE_VERSION, "faces": face_locator.kind, "step_ms": step_ms}).encode())
+    return digest.hexdigest()[:32]
+
+
+def _recording_key(recording: Recording) -> str:
+    stat = os.stat(recording.video) if recording.video else None
+    text = json.dumps([recording.video, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0, recording.num_steps])
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@torch.no_grad()
+def compute_visual_features(
+    video: str | None,
+    num_steps: int,
+    vision_model: Any,
+    image_processor: Any,
+    face_locator: FaceLocator,
+    step_s: float,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(num_steps, embedding_dim)`` expression vectors and ``(num_steps,)`` face mask of one video.
+
+    Steps without a frame, or whose frame has no face, get a zero vector and ``face_mask`` False.
+    """
+    dim = vision_model.config.embedding_dim
+    vectors = torch.zeros((num_steps, dim))
+    face_mask = torch.zeros(num_steps, dtype=torch.bool)
+    if video is None:
+        return vectors, face_mask
+    vision_model.eval()
+    pending: list[tuple[int, np.ndarray, Any]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        steps = [step for step, _, _ in pending]
+        crops = image_processor([frame for _, frame, _ in pending], face_boxes=[box for _, _, box in pending], return_tensors="pt")
+        pixel_values = crops["pixel_values"].to(device=device, dtype=vision_model.dtype)
+        vectors[steps] = vision_model(pixel_values).pooler_output.float().cpu()
+        face_mask[steps] = True
+        pending.clear()
+
+    for step, frame in frames_at_steps(video, step_s, num_steps):
+        box = face_locator(frame)
+        if box is None:
+            continue
+        pending.append((step, frame, box))
+        if len(pending) >= _FRAME_BATCH:
+            flush()
+    flush()
+    return vectors, face_mask
+
+
+def attach_visual_features(
+    recordings: Sequence[Recording],
+    vision_model: Any,
+    image_processor: Any,
+    face_locator: FaceLocator,
+    cache_root: str | os.PathLike,
+    step_ms: float,
+    accelerator: Any,
+) -> dict[str, int]:
+    """Fill ``recording.visual`` / ``face_mask`` from the cache, computing the missing ones (shared across processes).
+
+    Returns counts: ``computed`` (by this process) and ``cached``.
+    """
+    folder = Path(cache_root) / visual_fingerprint(vision_model, image_processor, face_locator, step_ms)
+    folder.mkdir(parents=True, exist_ok=True)
+    device = accelerator.device
+    vision_model.to(device)
+    counts = {"computed": 0, "cached": 0}
+    paths = [folder / f"{_recording_key(r)}.safetensors" for r in recordings]
+    for index, (recording, path) in enumerate(zip(recordings, paths)):
+        if path.is_file() or index % accelerator.num_processes != accelerator.process_index:
+            continue
+        vectors, face_mask = compute_visual_features(
+            recording.video, recording.num_steps, vision_model, image_processor, face_locator, step_ms / 1000.0, device
+        )
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({"vectors": vectors.contiguous(), "face_mask": face_mask.to(torch.uint8)}, str(temporary))
+        os.replace(temporary, path)
+        counts["computed"] += 1
+    accelerator.wait_for_everyone()
+    for recording, path in zip(recordings, paths):
+        stored = load_file(str(path))
+        if stored["vectors"].shape[0] != recording.num_steps:
+            raise ValueError(f"visual cache {path} holds {stored['vectors'].shape[0]} steps, expected {recording.num_steps}")
+        recording.visual = stored["vectors"]
+        recording.face_mask = stored["face_mask"].bool()
+    counts["cached"] = len(recordings) - counts["computed"]
+    return counts
+
+
+class RecordingChunks(Dataset):
+    """Fixed chunks of ``chunk_steps`` steps of every recording, padded to that length (``attention_mask``)."""
+
+    def __init__(self, recordings: Sequence[Recording], extractor: Any, chunk_steps: int) -> None:
+        if chunk_steps < 2:
+            raise ValueError(f"chunk_steps must be >= 2 (CCC needs two steps), got {chunk_steps}")
+        self.recordings = list(recordings)
+        self.extractor = extractor
+        self.chunk_steps = chunk_steps
+        self.index = [(r, first) for r, rec in enumerate(self.recordings) for first in range(0, rec.num_steps, chunk_steps)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Chunks are fixed; present for the training loop's transform protocol."""
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        position, first = self.index[item]
+        recording = self.recordings[position]
+        size = self.chunk_steps
+        count = min(size, recording.num_steps - first)
+        # Steps past the recording's end read as silence; the attention mask drops them.
+        features = self.extractor.step_features(recording.audio, first, size)
+        visual = torch.zeros((size, recording.visual.shape[1]))
+        visual[:count] = recording.visual[first : first + count]
+        face_mask = torch.zeros(size, dtype=torch.bool)
+        face_mask[:count] = recording.face_mask[first : first + count]
+        labels = torch.full((size, 2), float("nan"))
+        labels[:count] = recording.labels[first : first + count]
+        return {
+            "input_features": features,
+            "visual_features": visual,
+            "face_mask": face_mask,
+            "attention_mask": (torch.arange(size) < count).long(),
+            "labels": labels,
+        }
+
+
+__all__ = [
+    "Recording",
+    "RecordingChunks",
+    "attach_visual_features",
+    "compute_visual_features",
+    "recordings_from_split",
+    "visual_fingerprint",
+]

@@ -1,0 +1,95 @@
+"""train_av on the tiny generated RECOLA corpus: outputs, eval_results, visual cache reuse, resume, reload."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from hf_deepfever.data import load_recola, make_demo_corpus
+from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
+from hf_deepfever.training.av_data import RecordingChunks, recordings_from_split
+
+SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train_av.py"
+TINY_MODEL = [
+    "--vision_backbone", "test_resnet", "--vision_image_size", "32", "--num_mel_bins", "16", "--context_ms", "200",
+    "--audio_channels", "4,8", "--hidden_size", "8", "--fusion_dim", "16", "--chunk_steps", "16",
+    "--per_device_train_batch_size", "1", "--learning_rate", "3e-3", "--warmup_steps", "0", "--face_detector", "centre",
+]
+
+
+@pytest.fixture(scope="module")
+def recola_dir(tmp_path_factory) -> Path:
+    return Path(make_demo_corpus(tmp_path_factory.mktemp("demo"), size="tiny")["root"]) / "recola"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_av_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chunks_follow_the_label_grid(recola_dir):
+    extractor = DeepFeverAudioFeatureExtractor(feature_size=16, context_ms=200)
+    split = load_recola(recola_dir)["train"]
+    (recording,) = recordings_from_split(split, extractor)
+    row = split[0]
+    info = soundfile.info(row["audio"])
+    assert recording.num_steps == extractor.num_steps(info.frames, info.samplerate)
+    # Gold labels land on their step: label k (time k * 40 ms) is step k.
+    labelled = min(len(row["time"]), recording.num_steps)
+    assert np.allclose(recording.labels[:labelled, 0].numpy(), np.asarray(row["arousal"])[:labelled], atol=1e-6)
+    assert np.allclose(recording.labels[:labelled, 1].numpy(), np.asarray(row["valence"])[:labelled], atol=1e-6)
+    recording.visual, recording.face_mask = torch.randn(recording.num_steps, 4), torch.ones(recording.num_steps, dtype=torch.bool)
+    chunks = RecordingChunks([recording], extractor, chunk_steps=16)
+    assert len(chunks) == -(-recording.num_steps // 16)
+    last = chunks[len(chunks) - 1]
+    real = recording.num_steps - 16 * (len(chunks) - 1)
+    assert last["attention_mask"].tolist() == [1] * real + [0] * (16 - real)
+    assert torch.isnan(last["labels"][real:]).all() and not last["face_mask"][real:].any()
+    assert torch.equal(chunks[1]["visual_features"], recording.visual[16:32])
+
+
+def test_train_resume_and_reload(recola_dir, tmp_path):
+    output, cache = tmp_path / "av", tmp_path / "visual_cache"
+    common = ["--recola_dir", str(recola_dir), "--output_dir", str(output), "--visual_cache_dir", str(cache), *TINY_MODEL]
+    script = _script()
+    first = script.main([*common, "--max_steps", "4", "--checkpointing_steps", "2", "--eval_steps", "2"])
+    for key in ("recola_dev_arousal_ccc", "recola_dev_valence_ccc", "recola_dev_train_mean_arousal_ccc", "recola_dev_train_mean_valence_ccc"):
+        assert np.isfinite(first[key]) and -1 <= first[key] <= 1
+    # A constant prediction has no concordance: the baseline any model must beat.
+    assert first["recola_dev_train_mean_arousal_ccc"] == 0.0
+    saved = json.loads((output / "eval_results.json").read_text())
+    assert saved["dataset_kind"] == "synthetic-demo" and saved["recola_dev_valence_ccc"] == pytest.approx(first["recola_dev_valence_ccc"])
+    for name in ("config.json", "model.safetensors", "processor_config.json", "modeling_deepfever_av.py", "training_args.json"):
+        assert (output / name).is_file(), name
+    assert (output / "checkpoints" / "checkpoint-4").is_dir()
+    assert len(list(cache.glob("*/*.safetensors"))) == 2  # train_1 and dev_1, computed once
+
+    # Resume to step 6 from the latest checkpoint; the cached visual vectors are reused, not recomputed.
+    mtimes = {path: path.stat().st_mtime_ns for path in cache.glob("*/*.safetensors")}
+    script.main([*common, "--max_steps", "6", "--checkpointing_steps", "2", "--eval_steps", "0", "--resume_from_checkpoint", "latest"])
+    assert {path: path.stat().st_mtime_ns for path in cache.glob("*/*.safetensors")} == mtimes
+    log = [json.loads(line) for line in (output / "training_log.jsonl").read_text().splitlines()]
+    assert max(entry["step"] for entry in log) == 6
+    assert (output / "checkpoints" / "checkpoint-6").is_dir()
+
+    from transformers import AutoModel, AutoProcessor
+
+    model, processor = AutoModel.from_pretrained(output).eval(), AutoProcessor.from_pretrained(output)
+    split = load_recola(recola_dir)["dev"][0]
+    audio, rate = soundfile.read(split["audio"], dtype="float32")
+    with torch.no_grad():
+        prediction = model(**processor(audio=audio, sampling_rate=rate)).arousal_valence
+    assert prediction.shape[-1] == 2 and torch.isfinite(prediction).all()
+
+
+def test_missing_recola_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="--recola_dir"):
+        _script().main(["--output_dir", str(tmp_path / "out")])
