@@ -175,6 +175,14 @@ def test_av_upload_folder_loads_offline_with_package(
         prediction = model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
     torch.testing.assert_close(prediction, _av_reference(tiny_av_model_dir, clip))
 
+    # The card's snippet runs as written, given the variables it documents.
+    card = (av_upload_folder / "README.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)
+    namespace = {"waveform": audio, "rate": 16000, "frames": list(frames), "boxes": [(2, 2, 30, 30)] * 12 + [None]}
+    exec(compile(snippet, "<card snippet>", "exec"), namespace)
+    assert namespace["arousal"].shape == namespace["valence"].shape == (prediction.shape[0],)
+    assert namespace["inputs"]["face_mask"][0].tolist() == [True] * 12 + [False]
+
 
 _WITHOUT_PACKAGE = """
 import json
@@ -239,3 +247,22 @@ def test_upload_folders_load_offline_without_package(
     torch.testing.assert_close(torch.tensor(outcome["piped"]), whole.pooler_output[0], atol=1e-5, rtol=1e-4)
     assert outcome["labels"] == sorted(reference.config.id2label.values())
     torch.testing.assert_close(torch.tensor(outcome["av"]), _av_reference(tiny_av_model_dir, clip), atol=1e-5, rtol=1e-4)
+
+
+def test_card_snippets_run_against_the_installed_repo(
+    upload_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Python snippet of the published card runs as written (face.jpg in the working directory)."""
+    install_to_hub_cache(upload_folder, "org/deepfever")
+    card = (upload_folder / "README.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)
+    assert len(snippets) == 3, "usage with the package, with remote code, and the pipelines"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (220, 200, 3), dtype=np.uint8)).save(tmp_path / "face.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespaces: list[dict] = []
+    for snippet in snippets:
+        namespaces.append({})
+        exec(compile(snippet, "<card snippet>", "exec"), namespaces[-1])
+    first = namespaces[0]
+    assert first["vector"].shape == (1, 64) and first["expression"] in first["classifier"].config.id2label.values()
+    assert -1.0 <= first["valence"] <= 1.0 and -1.0 <= first["arousal"] <= 1.0

@@ -238,7 +238,7 @@ def render_model_card(
         raise ValueError(f"model card template {template_path} failed to render: {error}") from error
     meta, body = _split_front_matter(rendered, template_path)
 
-    eval_results = [result.to_eval_result() for result in measured.results]
+    eval_results = [result.to_eval_result() for result in measured.results if result.spec.in_model_index]
     card_data = ModelCardData(
         base_model=base_model,
         model_name=repo_id.split("/")[-1] if eval_results else None,

@@ -48,6 +48,7 @@ class MetricSpec:
     metric_name: str
     count_key: str | None = None  # the key holding how many samples the metric was measured on
     percent: bool = False  # shown as a percentage in the results table
+    in_model_index: bool = True  # False for reference baselines: shown in the table, not claimed as the model's
 
 
 _EXPRESSION = ("image-classification", "Facial expression recognition")
@@ -103,8 +104,17 @@ def _visual_specs() -> list[MetricSpec]:
 
 
 def _audio_visual_specs() -> list[MetricSpec]:
-    # The AV training reports RECOLA dev scores; bare and prefixed spellings are both accepted.
-    return _valence_arousal_specs(("", "recola_", "dev_", "recola_dev_"), RECOLA, _AFFECT_AV, "recola_dev_sequences")
+    # train_av.py writes recola_dev_<dimension>_ccc; the bare and other prefixed spellings are accepted too.
+    specs = _valence_arousal_specs(("recola_dev_", "recola_", "dev_", ""), RECOLA, _AFFECT_AV, "recola_dev_steps")
+    specs.append(MetricSpec("recola_dev_mean_ccc", RECOLA, *_AFFECT_AV, "ccc", "Mean CCC (arousal, valence)",
+                            "recola_dev_steps"))
+    for dimension in ("arousal", "valence"):
+        specs.append(
+            MetricSpec(f"recola_dev_train_mean_{dimension}_ccc", RECOLA, *_AFFECT_AV, "ccc",
+                       f"{dimension.capitalize()} CCC of the baseline predicting the training mean",
+                       "recola_dev_steps", in_model_index=False)
+        )
+    return specs
 
 
 METRIC_SPECS: dict[str, list[MetricSpec]] = {"deepfever": _visual_specs(), "deepfever-av": _audio_visual_specs()}
