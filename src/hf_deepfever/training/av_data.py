@@ -26,14 +26,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from ..video.decode import frames_at_steps
 from ..video.faces import FaceLocator
+from ..video.trace import compute_visual_features
 from .teacher_cache import teacher_fingerprint
 
 logger = logging.getLogger(__name__)
 
 VISUAL_CACHE_VERSION = 1
-_FRAME_BATCH = 64
 
 
 @dataclass
@@ -83,49 +82,6 @@ def _recording_key(recording: Recording) -> str:
     stat = os.stat(recording.video) if recording.video else None
     text = json.dumps([recording.video, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0, recording.num_steps])
     return hashlib.sha1(text.encode()).hexdigest()
-
-
-@torch.no_grad()
-def compute_visual_features(
-    video: str | None,
-    num_steps: int,
-    vision_model: Any,
-    image_processor: Any,
-    face_locator: FaceLocator,
-    step_s: float,
-    device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(num_steps, embedding_dim)`` expression vectors and ``(num_steps,)`` face mask of one video.
-
-    Steps without a frame, or whose frame has no face, get a zero vector and ``face_mask`` False.
-    """
-    dim = vision_model.config.embedding_dim
-    vectors = torch.zeros((num_steps, dim))
-    face_mask = torch.zeros(num_steps, dtype=torch.bool)
-    if video is None:
-        return vectors, face_mask
-    vision_model.eval()
-    pending: list[tuple[int, np.ndarray, Any]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        steps = [step for step, _, _ in pending]
-        crops = image_processor([frame for _, frame, _ in pending], face_boxes=[box for _, _, box in pending], return_tensors="pt")
-        pixel_values = crops["pixel_values"].to(device=device, dtype=vision_model.dtype)
-        vectors[steps] = vision_model(pixel_values).pooler_output.float().cpu()
-        face_mask[steps] = True
-        pending.clear()
-
-    for step, frame in frames_at_steps(video, step_s, num_steps):
-        box = face_locator(frame)
-        if box is None:
-            continue
-        pending.append((step, frame, box))
-        if len(pending) >= _FRAME_BATCH:
-            flush()
-    flush()
-    return vectors, face_mask
 
 
 def attach_visual_features(

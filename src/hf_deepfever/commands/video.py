@@ -1,0 +1,135 @@
+"""`deepfever video`: a face video -> arousal and valence every 40 ms (CSV) and a plot of both traces.
+
+Frames and the audio track are decoded with PyAV (`pip install 'hf_deepfever[video]'`). The face in each frame
+is found with OpenCV's Haar cascade when `pip install 'hf_deepfever[face]'` is installed; otherwise the centre of
+the frame is used (with a warning). A file without an audio track is predicted from the face alone, one without
+a video stream from the voice alone (both said on stderr). CSV columns: `time_s, arousal, valence,
+face_found, audio_present`. Files are written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "video",
+        help="Arousal/valence traces of a face video with DeepFEVER-AV (CSV every 40 ms, optional plot).",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", help="A video file (mp4, mkv, avi, mov ...) or an audio-only file PyAV can read.")
+    parser.add_argument("--model", required=True, help="A saved DeepFEVER-AV folder or a Hub repo id.")
+    parser.add_argument("--output", required=True, help="Output CSV of the traces.")
+    parser.add_argument("--plot", default=None, help="Also draw both traces over time into this image (.png, .pdf, .svg).")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument(
+        "--face-detector", default="auto", choices=("auto", "haar", "centre"),
+        help="auto: Haar cascade if the [face] extra is installed, else centre crop (default).",
+    )
+    parser.add_argument(
+        "--chunk-seconds", type=float, default=60.0,
+        help="Run the model on chunks of this length (bounds memory on long videos; default 60).",
+    )
+    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    parser.set_defaults(func=run)
+
+
+def load_av_model(name_or_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """A DeepFEVER-AV model and its processor (a clear error for any other kind of model)."""
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    if getattr(config, "model_type", None) != "deepfever-av":
+        raise ValueError(
+            f"{name_or_path} is a {getattr(config, 'model_type', 'unknown')!r} model, not DeepFEVER-AV; "
+            "`deepfever video` needs a model trained with train_av.py"
+        )
+    model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    return model, processor
+
+
+def write_csv(trace: Any, output: Path) -> None:
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write("time_s,arousal,valence,face_found,audio_present\n")
+        for row in zip(trace.time, trace.arousal, trace.valence, trace.face_found, trace.audio_present):
+            handle.write(f"{row[0]:.2f},{row[1]:.6f},{row[2]:.6f},{int(row[3])},{int(row[4])}\n")
+    os.replace(temporary, output)
+
+
+def write_plot(trace: Any, output: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 3.5))
+    axis.plot(trace.time, trace.arousal, label="arousal", color="tab:red", linewidth=1.2)
+    axis.plot(trace.time, trace.valence, label="valence", color="tab:blue", linewidth=1.2)
+    axis.axhline(0.0, color="grey", linewidth=0.6)
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("prediction")
+    axis.set_title(title)
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=120)
+    plt.close(figure)
+    os.replace(temporary, output)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import resolve_device
+    from ..video.decode import import_av
+    from ..video.faces import FaceLocator
+    from ..video.trace import predict_trace
+
+    source = Path(args.file)
+    if not source.is_file():
+        raise FileNotFoundError(f"no such video file: {source}")
+    output = Path(args.output)
+    if output.suffix.lower() != ".csv":
+        raise ValueError(f"--output must end in .csv, got {output}")
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise ValueError(f"--plot must end in one of {', '.join(PLOT_FORMATS)}, got {plot}")
+    for target in (output, plot):
+        if target is not None and not target.parent.is_dir():
+            raise FileNotFoundError(f"output folder does not exist: {target.parent}")
+    if args.chunk_seconds <= 0:
+        raise ValueError(f"--chunk-seconds must be > 0, got {args.chunk_seconds}")
+    try:
+        import_av()
+    except ImportError as error:
+        print(f"deepfever video: error: {error}", file=sys.stderr)
+        return 2
+
+    device = resolve_device(args.device)
+    model, processor = load_av_model(args.model, trust_remote_code=args.trust_remote_code)
+    chunk_steps = max(2, int(round(args.chunk_seconds * 1000.0 / processor.feature_extractor.step_ms)))
+    trace = predict_trace(
+        model, processor, source, face_locator=FaceLocator(args.face_detector), device=device, chunk_steps=chunk_steps
+    )
+    for note in trace.notes:
+        print(f"deepfever video: {source.name}: {note}", file=sys.stderr)
+    write_csv(trace, output)
+    if plot is not None:
+        write_plot(trace, plot, title=f"{source.name}: arousal and valence")
+    print(
+        f"{len(trace.time)} steps ({trace.time[-1] if len(trace.time) else 0:.2f} s), faces in "
+        f"{int(trace.face_found.sum())}, audio in {int(trace.audio_present.sum())} -> {output}"
+        + (f", {plot}" if plot is not None else "")
+    )
+    return 0
+
+
+__all__ = ["add_parser", "load_av_model", "run", "write_csv", "write_plot"]
