@@ -182,7 +182,8 @@ def _normalisation(image_mean: Any, image_std: Any, rescale_factor: float, do_re
 
 
 class _DeepFeverDefaults:
-    """Defaults shared by both backends (ImageNet statistics: what timm backbones are trained with)."""
+    """What both backends share: defaults (ImageNet statistics, what timm backbones are trained with) and the
+    crop -> resize -> normalise loop. Each backend supplies only `_crop`, `_resize_square` and `_normalise`."""
 
     valid_kwargs = DeepFeverImageProcessorKwargs
     model_input_names = ["pixel_values"]
@@ -209,10 +210,35 @@ class _DeepFeverDefaults:
             }
         return output
 
-    def _check_size(self, size: Any) -> int:
+    def _preprocess(
+        self,
+        images: list[Any],
+        do_resize: bool,
+        size: Any,
+        do_rescale: bool,
+        rescale_factor: float,
+        do_normalize: bool,
+        image_mean: Any,
+        image_std: Any,
+        face_boxes: Any = None,
+        crop_margin: float = 0.1,
+        return_tensors: Any = None,
+        **kwargs: Any,
+    ) -> BatchFeature:
         if size.height != size.width:
             raise ValueError(f"DeepFEVER crops are square: size must have height == width, got {dict(size)}")
-        return int(size.height)
+        side = int(size.height)
+        crops = []
+        for image, box in zip(images, _per_image_boxes(face_boxes, len(images))):
+            height, width = image.shape[-2:]
+            left, top, crop_side = square_crop_region(box, width, height, crop_margin)
+            crop = self._crop(image, left, top, crop_side)
+            if do_resize and crop_side != side:
+                crop = self._resize_square(crop, side)
+            crops.append(crop)
+        scale, shift = _normalisation(image_mean, image_std, rescale_factor, do_rescale, do_normalize)
+        pixel_values = self._normalise(crops, scale, shift) if crops else []
+        return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
 
 class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
@@ -220,7 +246,8 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
     Constructs a DeepFEVER image processor (torchvision backend, the default).
 
     Converts any input to RGB, crops the face box (if given) with a margin, pads to a square instead of
-    stretching, resizes to `size`, rescales and normalises with ImageNet statistics.
+    stretching, resizes to `size`, rescales and normalises with ImageNet statistics. Inputs stay on their
+    device (pass CUDA tensors to preprocess on the GPU).
 
     Example:
 
@@ -236,42 +263,19 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
         tensor = to_rgb_tensor(image)
         return tensor.to(device) if device is not None else tensor
 
-    def _preprocess(
-        self,
-        images: list[torch.Tensor],
-        do_resize: bool,
-        size: Any,
-        do_rescale: bool,
-        rescale_factor: float,
-        do_normalize: bool,
-        image_mean: Any,
-        image_std: Any,
-        face_boxes: Any = None,
-        crop_margin: float = 0.1,
-        return_tensors: Any = None,
-        **kwargs: Any,
-    ) -> BatchFeature:
-        side = self._check_size(size)
-        crops = []
-        for image, box in zip(images, _per_image_boxes(face_boxes, len(images))):
-            _, height, width = image.shape
-            left, top, crop_side = square_crop_region(box, width, height, crop_margin)
-            crop = tvF.crop(image, top, left, crop_side, crop_side)  # zero-pads what lies outside the image
-            if do_resize and crop_side != side:
-                crop = tvF.resize(crop, [side, side], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
-            crops.append(crop)
-        if not crops:
-            return BatchFeature(data={"pixel_values": []}, tensor_type=return_tensors)
-        batch = torch.stack(crops) if len({c.shape for c in crops}) == 1 else crops
-        scale, shift = _normalisation(image_mean, image_std, rescale_factor, do_rescale, do_normalize)
-        if isinstance(batch, torch.Tensor):
-            device = batch.device
-            batch = batch.float() * torch.from_numpy(scale).to(device)[:, None, None] + torch.from_numpy(shift).to(
-                device
-            )[:, None, None]
-        else:  # only without resizing, when crops differ in size
-            batch = [c.float() * torch.from_numpy(scale)[:, None, None] + torch.from_numpy(shift)[:, None, None] for c in batch]
-        return BatchFeature(data={"pixel_values": batch}, tensor_type=return_tensors)
+    def _crop(self, image: torch.Tensor, left: int, top: int, side: int) -> torch.Tensor:
+        return tvF.crop(image, top, left, side, side)  # zero-pads what lies outside the image
+
+    def _resize_square(self, crop: torch.Tensor, side: int) -> torch.Tensor:
+        return tvF.resize(crop, [side, side], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
+
+    def _normalise(self, crops: list[torch.Tensor], scale: np.ndarray, shift: np.ndarray) -> Any:
+        device = crops[0].device
+        scale_t = torch.from_numpy(scale).to(device)[:, None, None]
+        shift_t = torch.from_numpy(shift).to(device)[:, None, None]
+        if len({crop.shape for crop in crops}) == 1:
+            return torch.stack(crops).float() * scale_t + shift_t
+        return [crop.float() * scale_t + shift_t for crop in crops]  # only without resizing
 
 
 class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
@@ -283,38 +287,23 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
     def process_image(self, image: Any, **kwargs: Any) -> np.ndarray:
         return to_rgb_tensor(image).cpu().numpy()
 
-    def _preprocess(
-        self,
-        images: list[np.ndarray],
-        do_resize: bool,
-        size: Any,
-        do_rescale: bool,
-        rescale_factor: float,
-        do_normalize: bool,
-        image_mean: Any,
-        image_std: Any,
-        face_boxes: Any = None,
-        crop_margin: float = 0.1,
-        return_tensors: Any = None,
-        **kwargs: Any,
-    ) -> BatchFeature:
-        side = self._check_size(size)
-        scale, shift = _normalisation(image_mean, image_std, rescale_factor, do_rescale, do_normalize)
-        outputs = []
-        for image, box in zip(images, _per_image_boxes(face_boxes, len(images))):
-            _, height, width = image.shape
-            left, top, crop_side = square_crop_region(box, width, height, crop_margin)
-            crop = np.zeros((crop_side, crop_side, 3), dtype=np.uint8)
-            src_left, src_top = max(left, 0), max(top, 0)
-            src_right, src_bottom = min(left + crop_side, width), min(top + crop_side, height)
-            crop[src_top - top : src_bottom - top, src_left - left : src_right - left] = image[
+    def _crop(self, image: np.ndarray, left: int, top: int, side: int) -> np.ndarray:
+        _, height, width = image.shape
+        crop = np.zeros((3, side, side), dtype=np.uint8)  # black outside the image, as tvF.crop pads
+        src_left, src_top = max(left, 0), max(top, 0)
+        src_right, src_bottom = min(left + side, width), min(top + side, height)
+        if src_right > src_left and src_bottom > src_top:
+            crop[:, src_top - top : src_bottom - top, src_left - left : src_right - left] = image[
                 :, src_top:src_bottom, src_left:src_right
-            ].transpose(1, 2, 0)
-            if do_resize and crop_side != side:
-                crop = np.asarray(PIL.Image.fromarray(crop).resize((side, side), PIL.Image.Resampling.BILINEAR))
-            pixels = crop.transpose(2, 0, 1).astype(np.float32)
-            outputs.append(pixels * scale[:, None, None] + shift[:, None, None])
-        return BatchFeature(data={"pixel_values": outputs}, tensor_type=return_tensors)
+            ]
+        return crop
+
+    def _resize_square(self, crop: np.ndarray, side: int) -> np.ndarray:
+        resized = PIL.Image.fromarray(crop.transpose(1, 2, 0)).resize((side, side), PIL.Image.Resampling.BILINEAR)
+        return np.asarray(resized).transpose(2, 0, 1)
+
+    def _normalise(self, crops: list[np.ndarray], scale: np.ndarray, shift: np.ndarray) -> list[np.ndarray]:
+        return [crop.astype(np.float32) * scale[:, None, None] + shift[:, None, None] for crop in crops]
 
 
 DeepFeverImageProcessor.register_for_auto_class("AutoImageProcessor")
