@@ -82,7 +82,9 @@ def test_synthetic_results_are_labelled_and_never_attributed_to_real_corpora(sav
 
 
 def test_real_results_and_absent_metrics_left_out(saved_model: Path) -> None:
-    measured = {"dataset_kind": "real", "affectnet_accuracy_7": 0.61, "arousal_ccc": 0.5, "fec_triplet_accuracy_two_class": 0.8}
+    measured = {
+        "dataset_kind": "real", "affectnet_accuracy_7": 0.61, "arousal_ccc": 0.5, "fec_triplet_accuracy_two_class": 0.8
+    }
     text = render_model_card(_with_results(saved_model, measured), repo_id="org/deepfever")
     card, results = _parsed(text)
     assert card.data.license == "other" and "non-commercial" in card.data.license_name

@@ -34,7 +34,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = DeepFeverForExpressionRecognition(DeepFeverConfig(backbone="test_resnet", image_size=64)).eval()
     model.save_pretrained(model_dir)
     DeepFeverImageProcessor(size={"height": 64, "width": 64}).save_pretrained(model_dir)
-    (model_dir / "eval_results.json").write_text(json.dumps({"dataset_kind": "synthetic-demo", "affectnet_accuracy_8": 0.5}))
+    results = {"dataset_kind": "synthetic-demo", "affectnet_accuracy_8": 0.5}
+    (model_dir / "eval_results.json").write_text(json.dumps(results))
     return model_dir
 
 
@@ -246,7 +247,8 @@ def test_upload_folders_load_offline_without_package(
     torch.testing.assert_close(torch.tensor(outcome["logits"]), boxed.logits[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(torch.tensor(outcome["piped"]), whole.pooler_output[0], atol=1e-5, rtol=1e-4)
     assert outcome["labels"] == sorted(reference.config.id2label.values())
-    torch.testing.assert_close(torch.tensor(outcome["av"]), _av_reference(tiny_av_model_dir, clip), atol=1e-5, rtol=1e-4)
+    expected_av = _av_reference(tiny_av_model_dir, clip)
+    torch.testing.assert_close(torch.tensor(outcome["av"]), expected_av, atol=1e-5, rtol=1e-4)
 
 
 def test_card_snippets_run_against_the_installed_repo(
@@ -257,7 +259,8 @@ def test_card_snippets_run_against_the_installed_repo(
     card = (upload_folder / "README.md").read_text()
     snippets = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)
     assert len(snippets) == 3, "usage with the package, with remote code, and the pipelines"
-    Image.fromarray(np.random.default_rng(2).integers(0, 256, (220, 200, 3), dtype=np.uint8)).save(tmp_path / "face.jpg")
+    pixels = np.random.default_rng(2).integers(0, 256, (220, 200, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "face.jpg")
     monkeypatch.chdir(tmp_path)
     namespaces: list[dict] = []
     for snippet in snippets:

@@ -148,7 +148,8 @@ def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.Monke
 
     def upload_folder(self, **kwargs):
         folder = Path(kwargs["folder_path"])
-        uploaded = {p.name for p in folder.iterdir() if not any(p.match(pattern) for pattern in kwargs["ignore_patterns"])}
+        ignored = kwargs["ignore_patterns"]
+        uploaded = {p.name for p in folder.iterdir() if not any(p.match(pattern) for pattern in ignored)}
         calls.append(("upload_folder", {**kwargs, "files": uploaded}))
         return huggingface_hub.CommitInfo(
             commit_url="https://huggingface.co/org/deepfever/commit/abc", commit_message="m",

@@ -162,8 +162,11 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
 
 def _prepare_out_dir(out_dir: Path, model_dir: Path) -> None:
     out_resolved, model_resolved = out_dir.resolve(), model_dir.resolve()
-    if out_resolved == model_resolved or model_resolved in out_resolved.parents or out_resolved in model_resolved.parents:
-        raise UploadFolderError(f"upload folder {out_dir} must be outside the model folder {model_dir} (and not contain it)")
+    nested = model_resolved in out_resolved.parents or out_resolved in model_resolved.parents
+    if out_resolved == model_resolved or nested:
+        raise UploadFolderError(
+            f"upload folder {out_dir} must be outside the model folder {model_dir} (and not contain it)"
+        )
     if out_dir.exists():
         if not out_dir.is_dir():
             raise UploadFolderError(f"upload folder {out_dir} exists and is not a folder")

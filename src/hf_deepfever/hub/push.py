@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     model_dir = Path(args.model_dir)
     if args.dry_run:
-        upload_dir = Path(args.upload_dir) if args.upload_dir else model_dir.parent / f"{model_dir.resolve().name}-upload"
+        default_dir = model_dir.parent / f"{model_dir.resolve().name}-upload"
+        upload_dir = Path(args.upload_dir) if args.upload_dir else default_dir
         print(dry_run_listing(model_dir, upload_dir, repo_id=args.repo_id))
         print("Dry run: nothing was uploaded.")
         return 0

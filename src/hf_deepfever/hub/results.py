@@ -196,8 +196,9 @@ def measured_results(eval_results: dict[str, Any] | None, model_type: str) -> Me
         value = _finite_number(eval_results[spec.key])
         if value is None:
             raise ValueError(f"eval result {spec.key!r} must be a finite number, found {eval_results[spec.key]!r}")
-        count = eval_results.get(spec.count_key) if spec.count_key else None
-        results.append(MeasuredResult(spec, value, int(count) if _finite_number(count) is not None else None, synthetic))
+        raw_count = eval_results.get(spec.count_key) if spec.count_key else None
+        count = int(raw_count) if _finite_number(raw_count) is not None else None
+        results.append(MeasuredResult(spec, value, count, synthetic))
     unrecognised = {
         key: value for key, value in sorted(eval_results.items()) if key not in known_keys and key != DATASET_KIND_KEY
     }
