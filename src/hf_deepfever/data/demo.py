@@ -75,7 +75,7 @@ SIZES: dict[str, DemoSize] = {
     # For unit tests: a few seconds.
     "tiny": DemoSize(40, 3, 1, 2, 4, 32, 24, 8, 1, 14, 7, 1, 1.2, 48, 8),
     # For `make demo`: a minute or less on two cores.
-    "small": DemoSize(2000, 50, 8, 5, 40, 900, 1300, 250, 3, 560, 140, 3, 24.0, 96, 1000),
+    "small": DemoSize(2000, 50, 8, 5, 40, 900, 1300, 250, 3, 560, 140, 3, 20.0, 96, 1000),
     # For longer experiments.
     "medium": DemoSize(12000, 250, 40, 20, 400, 5000, 9000, 1500, 10, 3000, 750, 9, 60.0, 112, 6000),
 }

@@ -122,11 +122,16 @@ class JobRunner:
     is unavailable, jobs run in this process.
     """
 
+    min_parallel_jobs = 48  # below this many jobs, forking costs more than it saves
+
     def __init__(self, workers: int) -> None:
         self.workers = workers if "fork" in multiprocessing.get_all_start_methods() else 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def map(self, function: Callable[[T], R], jobs: Sequence[T], *, min_parallel: int = 48) -> list[R]:
+    def map(self, function: Callable[[T], R], jobs: Sequence[T], *, min_parallel: int | None = None) -> list[R]:
+        """``[function(job) for job in jobs]``, computed by the pool when there are enough jobs."""
+        if min_parallel is None:
+            min_parallel = self.min_parallel_jobs
         if self.workers <= 1 or len(jobs) < min_parallel:
             return [function(job) for job in jobs]
         if self._pool is None:

@@ -127,16 +127,20 @@ def synthesise_voice(
     f0 *= 1.0 + 0.004 * rng.standard_normal(samples).cumsum() / np.sqrt(np.arange(1, samples + 1))  # jitter
     glottal_phase = 2 * math.pi * np.cumsum(f0) / SAMPLE_RATE
 
-    tilt = 1.3 - 0.35 * a - 0.1 * v  # a brighter spectrum when aroused
+    # Harmonic amplitudes (spectral tilt times formant resonances) change slowly: compute them
+    # every 4 ms and interpolate, rather than at every sample.
+    control = np.arange(0, samples, 64)
+    tilt = 1.3 - 0.35 * a[control] - 0.1 * v[control]  # a brighter spectrum when aroused
+    f0_control, formants_control = f0[control], formants[control]
     voiced = np.zeros(samples)
-    for harmonic in range(1, int(5000 // f0.min()) + 1):
-        frequency = harmonic * f0
+    for harmonic in range(1, int(4500 // f0.min()) + 1):
+        frequency = harmonic * f0_control
         resonance = sum(
-            gain * np.exp(-0.5 * ((frequency - formants[:, j]) / width) ** 2)
+            gain * np.exp(-0.5 * ((frequency - formants_control[:, j]) / width) ** 2)
             for j, (gain, width) in enumerate(((1.0, 90.0), (0.6, 120.0), (0.3, 160.0)))
         )
-        amplitude = harmonic ** (-tilt) * (0.08 + resonance) * (frequency < 5000)
-        voiced += amplitude * np.sin(harmonic * glottal_phase)
+        amplitude = harmonic ** (-tilt) * (0.08 + resonance) * (frequency < 4500)
+        voiced += np.interp(np.arange(samples), control, amplitude) * np.sin(harmonic * glottal_phase)
     voiced /= np.abs(voiced).max() + 1e-9
 
     loudness = 0.35 + 0.5 * (a + 1) / 2
@@ -158,9 +162,10 @@ def _rater_traces(rng: np.random.Generator, trace: np.ndarray) -> tuple[np.ndarr
         noise = 0.08 * lowpass_noise(rng, steps, LABEL_STEP_S, cutoff_hz=0.5)
         bias = rng.normal(0, 0.07)
         rating = np.clip(trace + noise + bias, -1, 1)
-        delayed = np.concatenate([np.full(lag, rating[0]), rating[:-lag]])
+        index = np.arange(steps)
+        delayed = rating[np.clip(index - lag, 0, None)]  # holds the first value until the rater catches up
         raters.append(delayed)
-        realigned.append(np.concatenate([delayed[lag:], np.full(lag, delayed[-1])]))
+        realigned.append(delayed[np.clip(index + lag, None, steps - 1)])
     gold = np.clip(np.mean(realigned, axis=0), -1, 1)
     return np.stack(raters, axis=1), gold
 

@@ -757,3 +757,26 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
 def with_expression(params: ExpressionParams, **changes: float) -> ExpressionParams:
     """A copy of ``params`` with some fields changed (and clipped)."""
     return replace(params, **changes).clipped()
+
+
+def expression_grid(*, seed: int = 0, photo_columns: int = 5, cartoon_columns: int = 2, tile: int = 96) -> Image.Image:
+    """A picture of sample faces: one row per AffectNet expression, photo style then cartoon style.
+
+    Each face is a random identity at a random intensity of its row's expression, as the demo
+    corpus draws them; the row's name is written at its left.
+    """
+    label_width = 70
+    columns = photo_columns + cartoon_columns
+    grid = Image.new("RGB", (label_width + columns * tile, len(AFFECTNET_EXPRESSION_NAMES) * tile), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    for row, name in enumerate(AFFECTNET_EXPRESSION_NAMES):
+        draw.text((6, row * tile + tile // 2 - 6), name, fill=(0, 0, 0))
+        for column in range(columns):
+            style: Style = "affectnet" if column < photo_columns else "rafdb"
+            rng = np.random.default_rng([seed, row, column])
+            params = sample_expression(row, rng)
+            appearance = sample_appearance(rng, style)
+            scene = sample_scene(rng, style, width=tile, height=tile, aligned=style == "rafdb")
+            face = render_face(params, appearance, scene, style=style, seed=column).image
+            grid.paste(face, (label_width + column * tile, row * tile))
+    return grid
