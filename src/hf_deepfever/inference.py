@@ -7,6 +7,7 @@ a busy accelerator (or several CPU cores) the input side does not add to the mod
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,27 @@ def resolve_device(device: str | None) -> torch.device:
 def default_num_workers() -> int:
     """Decoding workers: enough to keep up with the model without starving its own threads."""
     return min(4, max(1, (os.cpu_count() or 1) - 1))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` intra-op threads (None: unchanged), restoring the previous setting."""
+    if count is None or count == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class ImageFileDataset(Dataset):
@@ -83,6 +105,14 @@ class ExtractionReport:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
+def _is_channels_last(model: torch.nn.Module) -> bool:
+    """Whether the model's first 4-D weight is stored channels-last (then inputs should be too)."""
+    for parameter in model.parameters():
+        if parameter.ndim == 4:
+            return parameter.is_contiguous(memory_format=torch.channels_last) and not parameter.is_contiguous()
+    return False
+
+
 def iter_extraction(
     model: torch.nn.Module,
     processor: Any,
@@ -93,8 +123,15 @@ def iter_extraction(
     device: torch.device | str | None = None,
     skip_bad: bool = False,
     report: ExtractionReport | None = None,
+    num_threads: int | None = None,
 ) -> Iterator[ExtractionBatch]:
     """Yield one `ExtractionBatch` per batch of files, in file order.
+
+    `num_threads` sets torch's intra-op threads for the model while extracting. None (default): on CPU with
+    decoding workers, cores - workers, so that the model's threads and the workers never outnumber the cores
+    (oversubscribed OpenMP threads wait on each other: measured 10x slower on a loaded 2-core machine, see
+    benchmarks/RESULTS.md); otherwise torch's current setting. Workers always run single-threaded (the
+    DataLoader sets that in each worker).
 
     An unreadable file raises `ImageFileError` naming it, unless `skip_bad`, in which case it is recorded in
     `report.skipped` and left out.
@@ -113,9 +150,12 @@ def iter_extraction(
         prefetch_factor=2 if workers else None,
         persistent_workers=False,
     )
+    if num_threads is None and device.type == "cpu" and workers > 0:
+        num_threads = max(1, usable_cores() - workers)
     has_heads = hasattr(model, "heads")
     dtype = next(model.parameters()).dtype
-    with torch.inference_mode():
+    channels_last = _is_channels_last(model)
+    with torch_threads(num_threads), torch.inference_mode():
         for batch in loader:
             for index, reason in batch["errors"]:
                 if not skip_bad:
@@ -125,6 +165,8 @@ def iter_extraction(
             if batch["pixel_values"] is None:
                 continue
             pixels = batch["pixel_values"].to(device, dtype=dtype, non_blocking=True)
+            if channels_last:
+                pixels = pixels.contiguous(memory_format=torch.channels_last)
             outputs = model(pixel_values=pixels)
             paths = [files[index] for index in batch["indices"]]
             vectors = outputs.pooler_output.float().cpu().numpy()
@@ -157,4 +199,6 @@ __all__ = [
     "iter_extraction",
     "load_extractor",
     "resolve_device",
+    "torch_threads",
+    "usable_cores",
 ]

@@ -35,6 +35,12 @@ def add_parser(subparsers: Any) -> None:
         "--num-workers", type=int, default=None, help="Decoding workers (default: min(4, cores - 1))."
     )
     parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="Model threads on CPU (default: cores - decoding workers, so threads never outnumber cores).",
+    )
+    parser.add_argument(
         "--skip-bad", action="store_true", help="Skip unreadable images (counted at the end) instead of stopping."
     )
     parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
@@ -129,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 files,
                 batch_size=args.batch_size,
                 num_workers=args.num_workers,
+                num_threads=args.num_threads,
                 device=device,
                 skip_bad=args.skip_bad,
                 report=report,

@@ -1,0 +1,1 @@
+"""Reproducible speed and memory measurements for hf_deepfever: `python -m benchmarks.run --quick | --full`."""

@@ -1,0 +1,52 @@
+"""`deepfever export-onnx`: a saved DeepFEVER model -> an ONNX graph, checked against PyTorch with onnxruntime.
+
+The graph takes normalised `pixel_values` (preprocess with the model's image processor) with any batch size
+and returns `expression_vector` (+ `logits`, `valence_arousal` for a model with heads). The export fails,
+and leaves no file, when onnxruntime's outputs differ from PyTorch's by more than --tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export-onnx",
+        help="Export a DeepFEVER model to ONNX (checked against PyTorch with onnxruntime).",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="A saved DeepFEVER folder or a Hub repo id.")
+    parser.add_argument("--output", required=True, help="The .onnx file to write.")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17).")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-4, help="Largest accepted |onnxruntime - PyTorch| (default: 1e-4)."
+    )
+    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..inference import load_extractor
+    from ..onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise ValueError(f"--output must end in .onnx, got {output}")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {output.parent}")
+    model, _ = load_extractor(args.model, device=torch.device("cpu"), trust_remote_code=args.trust_remote_code)
+    export_onnx(model, output, opset=args.opset or DEFAULT_OPSET)
+    check = check_onnx(model, output, tolerance=args.tolerance)
+    diffs = ", ".join(f"{name} {diff:.2e}" for name, diff in check.max_abs_diff.items())
+    if not check.ok:
+        output.unlink()
+        raise ValueError(f"onnxruntime outputs differ from PyTorch by more than {args.tolerance}: {diffs}")
+    print(f"wrote {output} (onnxruntime vs PyTorch max |diff|: {diffs})", file=sys.stderr)
+    return 0
