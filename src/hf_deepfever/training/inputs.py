@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from torchvision.transforms.v2 import functional as tvF
+import torch.nn.functional as F
 
 IGNORE_INDEX = -100
 """Expression label of rows without one (``expression_cross_entropy`` ignores it)."""
@@ -31,7 +31,8 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class FaceAugmentation:
-    """Mild, label-preserving augmentation for face crops (geometry around the face centre + colour)."""
+    """Mild, label-preserving augmentation for face crops: flip, rotation/scale/translation about the crop
+    centre, brightness/contrast/saturation jitter. Applied to a whole batch at once (one ``grid_sample``)."""
 
     flip_probability: float = 0.5
     max_rotation_degrees: float = 10.0
@@ -41,23 +42,34 @@ class FaceAugmentation:
     contrast: float = 0.2
     saturation: float = 0.2
 
-    def __call__(self, crop: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Augment one ``(3, S, S)`` float crop in [0, 1]; all randomness is drawn from ``generator``."""
-        uniform = torch.rand(8, generator=generator).tolist()
-        if uniform[0] < self.flip_probability:
-            crop = tvF.horizontal_flip(crop)
-        side = crop.shape[-1]
-        angle = (2 * uniform[1] - 1) * self.max_rotation_degrees
-        scale = self.scale_range[0] + uniform[2] * (self.scale_range[1] - self.scale_range[0])
-        shift = [round((2 * u - 1) * self.max_translation * side) for u in uniform[3:5]]
-        crop = tvF.affine(
-            crop, angle=angle, translate=shift, scale=scale, shear=[0.0, 0.0],
-            interpolation=tvF.InterpolationMode.BILINEAR,
+    def __call__(self, crops: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Augment ``(B, 3, S, S)`` float crops in [0, 1]; row ``i`` draws its randomness from ``generators[i]``."""
+        uniform = torch.stack([torch.rand(8, generator=generator) for generator in generators]).to(crops)
+        flip = torch.where(uniform[:, 0] < self.flip_probability, -1.0, 1.0)
+        angle = torch.deg2rad((2 * uniform[:, 1] - 1) * self.max_rotation_degrees)
+        scale = self.scale_range[0] + uniform[:, 2] * (self.scale_range[1] - self.scale_range[0])
+        shift = (2 * uniform[:, 3:5] - 1) * self.max_translation * 2  # normalised coordinates span 2
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        # Output -> input sampling grid; negating the input x flips the face horizontally.
+        theta = torch.stack(
+            [torch.stack([cos * flip, -sin * flip, shift[:, 0] * flip], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
         )
-        crop = tvF.adjust_brightness(crop, 1 + (2 * uniform[5] - 1) * self.brightness)
-        crop = tvF.adjust_contrast(crop, 1 + (2 * uniform[6] - 1) * self.contrast)
-        crop = tvF.adjust_saturation(crop, 1 + (2 * uniform[7] - 1) * self.saturation)
-        return crop.clamp_(0.0, 1.0)
+        grid = F.affine_grid(theta, list(crops.shape), align_corners=False)
+        crops = F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+        def per_row(values: torch.Tensor) -> torch.Tensor:
+            return values.view(-1, 1, 1, 1)
+
+        crops = crops * per_row(1 + (2 * uniform[:, 5] - 1) * self.brightness)
+        gray = (crops * _LUMA.to(crops).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        mean_gray = gray.mean(dim=(2, 3), keepdim=True)
+        crops = (crops - mean_gray) * per_row(1 + (2 * uniform[:, 6] - 1) * self.contrast) + mean_gray
+        gray = (crops * _LUMA.to(crops).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        crops = gray + (crops - gray) * per_row(1 + (2 * uniform[:, 7] - 1) * self.saturation)
+        return crops.clamp_(0.0, 1.0)
+
+
+_LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R 601 weights, as torchvision's rgb_to_grayscale
 
 
 def sample_generator(seed: int, epoch: int, row_index: int) -> torch.Generator:
@@ -132,12 +144,7 @@ class _AugmentingTransform:
         except ValueError as error:  # a degenerate box: name the files of the batch
             raise ValueError(f"cannot crop faces of {paths}: {error}") from error
         if self.augment:
-            crops = torch.stack(
-                [
-                    self.augmentation(crop, sample_generator(self.seed, self.epoch, 3 * row + slot))
-                    for crop, row in zip(crops, rows)
-                ]
-            )
+            crops = self.augmentation(crops, [sample_generator(self.seed, self.epoch, 3 * row + slot) for row in rows])
         return self.cropper.normalise(crops)
 
 

@@ -266,13 +266,16 @@ def train(
     metrics: dict[str, float] = {}
     model.train()
     while state.global_step < total_steps:
-        sampler.set_epoch(state.epoch)
         data.transform.set_epoch(state.epoch)
         epoch_loader = (
             accelerator.skip_first_batches(loader, state.batches_seen_in_epoch)
             if state.batches_seen_in_epoch
             else loader
         )
+        # Accelerate re-applies its own epoch counter to the sampler on every __iter__ (a fresh
+        # skip_first_batches loader counts from 0): set it, then ours, so both say the same epoch.
+        epoch_loader.set_epoch(state.epoch)
+        sampler.set_epoch(state.epoch)
         finished = False
         for batch in epoch_loader:
             auxiliary_batches = {name: next(cycler) for name, cycler in auxiliary.items()}

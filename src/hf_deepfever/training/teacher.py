@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     class_weights = weights if loss_args.class_balancing == "weights" else None
     sampling_weights = None
     if loss_args.class_balancing == "sampler":
-        labels = torch.as_tensor(rows.with_format("arrow")[:].column("labels").to_numpy())
+        labels = torch.from_numpy(rows.with_format("arrow")[:].column("labels").to_numpy().copy())
         sampling_weights = weights[labels.clamp(min=0)] * (labels >= 0)
 
     transform = FaceRowTransform(processor, augment=args.augment, seed=args.seed)

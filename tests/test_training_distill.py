@@ -1,0 +1,143 @@
+"""Distillation: the teacher-output cache (computed once, keyed by image and preprocessing, equal to running
+the teacher) and the distill recipe end to end with the cached and the online teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from hf_deepfever import DeepFeverImageProcessor
+from training_corpora import save_random_teacher, write_training_corpora
+
+TINY = ["--backbone", "test_efficientnet", "--no_backbone_pretrained", "--image_size", "32", "--embedding_dim", "8",
+        "--dataloader_num_workers", "0", "--warmup_steps", "1", "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "16", "--logging_steps", "1", "--eval_steps", "0"]
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distill")
+    folders = write_training_corpora(root / "data")
+    folders["teacher"] = save_random_teacher(root / "teacher", image_size=32)
+    return folders
+
+
+def test_teacher_cache_is_computed_once_and_equals_the_teacher(corpora, tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    from hf_deepfever.training import teacher_cache
+    from hf_deepfever.training.arguments import DataArguments
+    from hf_deepfever.training.components import CorpusSplits
+    from hf_deepfever.training.inputs import FaceRowTransform
+    from hf_deepfever.training.prediction import load_model_and_processor
+
+    teacher, processor = load_model_and_processor(str(corpora["teacher"]))
+    teacher.eval()
+    rows = CorpusSplits(
+        DataArguments(affectnet_dir=str(corpora["affectnet"]), fec_dir=str(corpora["fec"]), unlabelled_dir=str(corpora["unlabelled"]))
+    ).distillation_rows()
+    assert rows["row_index"] == list(range(len(rows)))
+
+    computed = []
+    real_outputs = teacher_cache.teacher_outputs
+
+    def counting(model, pixel_values):
+        computed.append(pixel_values.shape[0])
+        return real_outputs(model, pixel_values)
+
+    monkeypatch.setattr(teacher_cache, "teacher_outputs", counting)
+    accelerator = Accelerator(cpu=True)
+    cache_root = tmp_path / "cache"
+    first = teacher_cache.cached_teacher_outputs(accelerator, teacher, processor, rows, cache_root, batch_size=16, chunk_rows=20)
+    assert sum(computed) == len(rows) and len(rows) == 32 + len(set(zip(rows["path"][32:], map(str, rows["face_box_relative"][32:]))))
+    assert len(list((cache_root).glob("*/shard-*.safetensors"))) == -(-len(rows) // 20)  # one shard per chunk
+
+    # Second call (e.g. the next run): everything comes from disk, nothing is recomputed.
+    computed.clear()
+    second = teacher_cache.cached_teacher_outputs(accelerator, teacher, processor, rows, cache_root, batch_size=16)
+    assert computed == []
+    for name in first:
+        torch.testing.assert_close(second[name], first[name])
+
+    # The cached outputs are the teacher's outputs on the canonical (un-augmented) crops.
+    batch = rows.with_transform(FaceRowTransform(processor, augment=False, seed=0))[list(range(len(rows)))]
+    with torch.no_grad():
+        direct = real_outputs(teacher, batch["pixel_values"])
+    for name in ("logits", "valence_arousal", "vectors"):
+        torch.testing.assert_close(first[name], direct[name], rtol=1e-4, atol=1e-5)
+
+    # Editing an image changes its key: exactly that row is recomputed.
+    path = rows["path"][3]
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    computed.clear()
+    teacher_cache.cached_teacher_outputs(accelerator, teacher, processor, rows, cache_root, batch_size=16)
+    assert sum(computed) == 1
+
+
+def test_fingerprint_follows_weights_and_preprocessing(corpora):
+    from hf_deepfever.training.prediction import load_model_and_processor
+    from hf_deepfever.training.teacher_cache import teacher_fingerprint
+
+    teacher, processor = load_model_and_processor(str(corpora["teacher"]))
+    base = teacher_fingerprint(teacher, processor)
+    assert teacher_fingerprint(teacher, processor) == base
+    assert teacher_fingerprint(teacher, DeepFeverImageProcessor(size={"height": 32, "width": 32}, crop_margin=0.3)) != base
+    assert teacher_fingerprint(teacher, processor, mixed_precision="bf16") != base
+    with torch.no_grad():
+        teacher.heads.expression[0].bias.add_(1e-3)
+    assert teacher_fingerprint(teacher, processor) != base
+
+
+def test_online_teacher_input_adapter_resizes_and_renormalises():
+    from hf_deepfever.training.distill import TeacherInputAdapter
+
+    student = DeepFeverImageProcessor(size={"height": 32, "width": 32})
+    teacher = DeepFeverImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.25] * 3)
+    pixels = torch.rand(2, 3, 32, 32)  # in [0, 1]
+    student_input = (pixels - torch.tensor(student.image_mean).view(1, 3, 1, 1)) / torch.tensor(student.image_std).view(1, 3, 1, 1)
+    adapted = TeacherInputAdapter(student, teacher)(student_input)
+    expected = (torch.nn.functional.interpolate(pixels, size=(16, 16), mode="bilinear", antialias=True) - 0.5) / 0.25
+    assert adapted.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(adapted, expected, rtol=1e-4, atol=1e-4)
+    same = TeacherInputAdapter(student, student)
+    assert same(student_input) is student_input  # same processor: the student's batch as is
+
+
+def _log(folder):
+    return [json.loads(line) for line in (folder / "training_log.jsonl").read_text().splitlines()]
+
+
+def test_distill_with_cached_and_online_teacher(corpora, tmp_path, capsys):
+    from transformers import AutoModel
+
+    from hf_deepfever.training.distill import main
+
+    common = ["--teacher", str(corpora["teacher"]), "--affectnet_dir", str(corpora["affectnet"]), "--fec_dir", str(corpora["fec"]),
+              "--unlabelled_dir", str(corpora["unlabelled"]), "--teacher_cache_dir", str(tmp_path / "cache"), *TINY]
+    cached_out = tmp_path / "cached"
+    results = main(["--output_dir", str(cached_out), "--max_steps", "3", "--checkpointing_steps", "no", *common])
+    assert "teacher cache: computing" in capsys.readouterr().out
+    assert results["affectnet_eval_samples"] == 16 and 0.0 <= results["fec_triplet_accuracy"] <= 1.0
+    entries = [e for e in _log(cached_out) if "train_loss" in e]
+    assert [e["step"] for e in entries] == [1, 2, 3]
+    for entry in entries:  # every distillation term is live
+        for key in ("train_kd", "train_va_distill", "train_geometry", "train_ground_truth"):
+            assert np.isfinite(entry[key]) and entry[key] > 0, (key, entry)
+    saved_args = json.loads((cached_out / "training_args.json").read_text())
+    assert saved_args["teacher"] == str(corpora["teacher"]) and saved_args["online_teacher"] is False
+    student = AutoModel.from_pretrained(cached_out)
+    assert student.config.backbone == "test_efficientnet" and student.config.embedding_dim == 8
+    shards = sorted((tmp_path / "cache").glob("*/shard-*"))
+
+    online_out = tmp_path / "online"
+    main(["--output_dir", str(online_out), "--max_steps", "2", "--checkpointing_steps", "no", "--online_teacher", *common])
+    assert "teacher cache" not in capsys.readouterr().out
+    assert sorted((tmp_path / "cache").glob("*/shard-*")) == shards
+    entries = [e for e in _log(online_out) if "train_loss" in e]
+    assert len(entries) == 2 and all(e["train_kd"] > 0 and e["train_geometry"] > 0 for e in entries)
+    assert (online_out / "model.safetensors").is_file()
