@@ -170,6 +170,11 @@ def test_audio_visual_card(tmp_path: Path) -> None:
         ("synthetic", "recola-layout", "dev", "Arousal CCC", 0.45),
     }
     assert "AutoProcessor.from_pretrained" in text and "deepfever video" in text and "bidirectional GRU" in text
+    assert "base_model" not in card.data.to_dict()
+    with_base = ModelCard(render_model_card(tmp_path, base_model="org/deepfever"))
+    assert with_base.data.base_model == "org/deepfever" and "[`org/deepfever`]" in with_base.text
+    with pytest.raises(ValueError):
+        render_model_card(tmp_path, base_model="not a repo id")
     # The keys train_av.py writes; the training-mean baseline is shown in the table, never claimed in model-index.
     measured = {
         "dataset_kind": "real", "recola_dev_arousal_ccc": 0.7, "recola_dev_train_mean_arousal_ccc": 0.01,

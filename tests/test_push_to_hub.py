@@ -150,7 +150,8 @@ def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.Monke
         folder = Path(kwargs["folder_path"])
         ignored = kwargs["ignore_patterns"]
         uploaded = {p.name for p in folder.iterdir() if not any(p.match(pattern) for pattern in ignored)}
-        calls.append(("upload_folder", {**kwargs, "files": uploaded}))
+        card = (folder / "README.md").read_text()
+        calls.append(("upload_folder", {**kwargs, "files": uploaded, "card": card}))
         return huggingface_hub.CommitInfo(
             commit_url="https://huggingface.co/org/deepfever/commit/abc", commit_message="m",
             commit_description="", oid="abc",
@@ -160,7 +161,7 @@ def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", create_branch)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     argv = ["--model_dir", str(model_dir), "--repo_id", "org/deepfever", "--private", "--revision", "v1",
-            "--commit_message", "first weights"]
+            "--commit_message", "first weights", "--base_model", "org/deepfever-teacher"]
     assert push_main(argv) == 0
 
     assert [name for name, _ in calls] == ["create_repo", "create_branch", "upload_folder"]
@@ -170,5 +171,6 @@ def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.Monke
     assert upload["repo_id"] == "org/deepfever" and upload["revision"] == "v1"
     assert upload["commit_message"] == "first weights" and upload["repo_type"] == "model"
     assert upload["files"] == EXPECTED_FILES
+    assert "base_model: org/deepfever-teacher" in upload["card"] and '"org/deepfever"' in upload["card"]
     assert "commit/abc" in capsys.readouterr().out
     assert not Path(upload["folder_path"]).exists(), "the temporary upload folder is cleaned up"

@@ -183,6 +183,7 @@ def assemble_upload_folder(
     *,
     repo_id: str | None = None,
     template: str | os.PathLike | None = None,
+    base_model: str | None = None,
 ) -> list[tuple[str, int]]:
     """Write the folder to upload for `model_dir` into `out_dir` and list it.
 
@@ -192,6 +193,8 @@ def assemble_upload_folder(
             (which is replaced as a whole, atomically).
         repo_id: the Hub id shown in the card's usage snippets.
         template: card template; default ``hub_cards/<model_type>.md``.
+        base_model: the card's ``base_model`` (e.g. the DeepFEVER repo an AV model builds on); default:
+            the timm weights the backbone started from, if any.
 
     Returns:
         ``(relative_path, size_bytes)`` of every file that would be uploaded, sorted by path.
@@ -199,7 +202,7 @@ def assemble_upload_folder(
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     names = collect_upload_files(model_dir)
     _prepare_out_dir(out_dir, model_dir)
-    card = render_model_card(model_dir, template, repo_id=repo_id)
+    card = render_model_card(model_dir, template, repo_id=repo_id, base_model=base_model)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))

@@ -20,6 +20,7 @@ import jinja2
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
+from huggingface_hub.utils import validate_repo_id
 
 from ..training.eval_results import EVAL_RESULTS_NAME, read_eval_results
 from .results import MeasuredResults, measured_results
@@ -202,8 +203,9 @@ def render_model_card(
             ``eval_results.json``; ``training_args.json`` is shown when present).
         template: a Jinja2 card template; default: ``hub_cards/<model_type>.md``.
         repo_id: the Hub id used in the usage snippets; default ``your-org/<folder name>``.
-        base_model: override the ``base_model`` metadata; default: the timm weights the visual
-            backbone started from, when its config says ``backbone_pretrained``.
+        base_model: the ``base_model`` metadata (a Hub id, e.g. the DeepFEVER repo an AV model builds
+            on); default for DeepFEVER: the timm weights the backbone started from, when its config says
+            ``backbone_pretrained``; none for DeepFEVER-AV.
 
     Returns:
         The card text (YAML metadata + markdown). Results come only from ``eval_results.json``.
@@ -223,9 +225,11 @@ def render_model_card(
     measured = measured_results(read_eval_results(model_dir / EVAL_RESULTS_NAME), model_type)
     if repo_id is None:
         repo_id = f"your-org/{model_dir.resolve().name}"
-    if base_model is None:
-        vision = _vision_config(config)
-        base_model = timm_base_model(vision.get("backbone"), bool(vision.get("backbone_pretrained")))
+    if base_model is not None:
+        validate_repo_id(base_model)
+    elif model_type == "deepfever":
+        # An AV model's base is a DeepFEVER repo, which only the caller knows; timm's weights are not it.
+        base_model = timm_base_model(config.get("backbone"), bool(config.get("backbone_pretrained")))
 
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True

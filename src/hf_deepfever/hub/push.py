@@ -34,13 +34,19 @@ def format_listing(files: Sequence[tuple[str, int]], folder: str | os.PathLike, 
     return "\n".join(lines)
 
 
-def dry_run_listing(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, repo_id: str | None = None) -> str:
+def dry_run_listing(
+    model_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    repo_id: str | None = None,
+    base_model: str | None = None,
+) -> str:
     """Assemble the upload folder of `model_dir` into `out_dir` (nothing is uploaded) and describe it.
 
     Returns the listing text (one line per file with its size, and the total). Raises like
     `assemble_upload_folder` when the model folder cannot be published.
     """
-    files = assemble_upload_folder(model_dir, out_dir, repo_id=repo_id)
+    files = assemble_upload_folder(model_dir, out_dir, repo_id=repo_id, base_model=base_model)
     return format_listing(files, out_dir, repo_id)
 
 
@@ -52,6 +58,7 @@ def push_to_hub(
     revision: str | None = None,
     commit_message: str | None = None,
     upload_dir: str | os.PathLike | None = None,
+    base_model: str | None = None,
     api: object | None = None,
 ) -> str:
     """Check and assemble `model_dir`, create `repo_id` if needed and upload the folder in one commit.
@@ -63,6 +70,7 @@ def push_to_hub(
         revision: branch to commit to (created from main when missing); default main.
         commit_message: default ``"Upload DeepFEVER model with hf_deepfever"``.
         upload_dir: where to assemble the folder; default a temporary folder removed afterwards.
+        base_model: the card's ``base_model`` metadata (see `assemble_upload_folder`).
         api: a ``huggingface_hub.HfApi`` (default: a new one, configured by the environment).
 
     Returns:
@@ -73,7 +81,7 @@ def push_to_hub(
     api = api if api is not None else HfApi()
     with tempfile.TemporaryDirectory(prefix="hf_deepfever_upload_") as temporary:
         folder = Path(upload_dir) if upload_dir is not None else Path(temporary) / "upload"
-        assemble_upload_folder(model_dir, folder, repo_id=repo_id)
+        assemble_upload_folder(model_dir, folder, repo_id=repo_id, base_model=base_model)
         api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id=repo_id, repo_type="model", branch=revision, exist_ok=True)
@@ -99,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--revision", default=None, help="Branch to commit to (created when missing). Default: main.")
     parser.add_argument("--commit_message", default=None, help="Commit message of the upload.")
     parser.add_argument(
+        "--base_model",
+        default=None,
+        help="Hub id for the card's base_model (e.g. ORG/deepfever for an AV model built on it). Default: the timm "
+        "weights the backbone started from, when it did.",
+    )
+    parser.add_argument(
         "--dry_run",
         action="store_true",
         help="Only write the upload folder and list what would be uploaded, with sizes; no network.",
@@ -119,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         default_dir = model_dir.parent / f"{model_dir.resolve().name}-upload"
         upload_dir = Path(args.upload_dir) if args.upload_dir else default_dir
-        print(dry_run_listing(model_dir, upload_dir, repo_id=args.repo_id))
+        print(dry_run_listing(model_dir, upload_dir, repo_id=args.repo_id, base_model=args.base_model))
         print("Dry run: nothing was uploaded.")
         return 0
     url = push_to_hub(
@@ -129,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         revision=args.revision,
         commit_message=args.commit_message,
         upload_dir=args.upload_dir,
+        base_model=args.base_model,
     )
     print(f"Uploaded {model_dir} to {args.repo_id}: {url}")
     return 0
