@@ -78,6 +78,8 @@ def test_assembles_exactly_the_publishable_files(model_dir: Path, tmp_path: Path
     assert (foreign / "keep.txt").read_text() == "mine"
     with pytest.raises(UploadFolderError, match="outside the model folder"):
         assemble_upload_folder(model_dir, model_dir / "upload")
+    with pytest.raises(ValueError, match="repo"):
+        assemble_upload_folder(model_dir, tmp_path / "bad-id", repo_id="not a/valid/repo id")
 
 
 @pytest.mark.parametrize("pickle_path", ["pytorch_model.bin", "model.pt", "extra/weights.pth", "state.pkl", "x.ckpt"])

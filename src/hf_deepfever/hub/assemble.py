@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.utils import validate_repo_id
+
 from ..training.checkpointing import CHECKPOINTS_FOLDER
 from ..training.eval_results import EVAL_RESULTS_NAME
 from .cards import TRAINING_ARGS_NAME, render_model_card
@@ -200,6 +202,8 @@ def assemble_upload_folder(
         ``(relative_path, size_bytes)`` of every file that would be uploaded, sorted by path.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if repo_id is not None:
+        validate_repo_id(repo_id)
     names = collect_upload_files(model_dir)
     _prepare_out_dir(out_dir, model_dir)
     card = render_model_card(model_dir, template, repo_id=repo_id, base_model=base_model)
