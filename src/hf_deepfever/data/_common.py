@@ -167,27 +167,71 @@ class DirectoryIndex:
     def __init__(self, base: Path, containment: Path | None = None) -> None:
         self.base = os.path.abspath(base)
         self._containment_real = os.path.realpath(containment if containment is not None else base)
-        self._listings: dict[str, dict[str, int] | int] = {}
+        self._listings: dict[str, tuple[pa.StringArray, np.ndarray] | int] = {}
         self.listed: dict[str, int] = {}
 
-    def lookup(self, relative_paths: Iterable[str]) -> tuple[list[str], np.ndarray]:
-        """Absolute paths and status codes (``FILE_OK`` ...) for paths relative to ``base``."""
-        absolute: list[str] = []
-        statuses: list[int] = []
-        for relative in relative_paths:
-            path, status = self._lookup_one(relative)
-            absolute.append(path)
-            statuses.append(status)
-        return absolute, np.asarray(statuses, dtype=np.int8)
+    def lookup(self, relative_paths: pa.Array | pa.ChunkedArray | Iterable[str]) -> tuple[pa.StringArray, np.ndarray]:
+        """Absolute paths and status codes (``FILE_OK`` ...) for paths relative to ``base``.
 
-    def _lookup_one(self, relative: str) -> tuple[str, int]:
+        Clean paths (no ``.``/``..``/empty segments) are resolved with vectorised kernels, one
+        directory listing and one set-membership test per folder; the rare other paths are
+        normalised one by one. An absolute path is meaningful only where its status is ``FILE_OK``.
+        """
+        relative = relative_paths
+        if not isinstance(relative, (pa.Array, pa.ChunkedArray)):
+            relative = pa.array(list(relative), pa.string())
+        if isinstance(relative, pa.ChunkedArray):
+            relative = relative.combine_chunks()
+        relative = relative.cast(pa.string())
+        row_count = len(relative)
+        statuses = np.full(row_count, FILE_MISSING, dtype=np.int8)
+        absolute = pc.binary_join_element_wise(pa.scalar(self.base.rstrip("/") + "/"), relative, "")
+        suspicious = pc.fill_null(pc.match_substring_regex(relative, r"^$|^/|^\.|//|/\.|/$|\x00"), True)
+        suspicious = suspicious.to_numpy(zero_copy_only=False)
+
+        clean_rows = np.flatnonzero(~suspicious)
+        if len(clean_rows):
+            self._lookup_clean(relative.take(pa.array(clean_rows)), clean_rows, statuses)
+
+        odd_rows = np.flatnonzero(suspicious)
+        if len(odd_rows):
+            replacements = []
+            for row in odd_rows:
+                path, statuses[row] = self._lookup_one(relative[int(row)].as_py())
+                replacements.append(path)
+            mask = np.zeros(row_count, dtype=bool)
+            mask[odd_rows] = True
+            absolute = pc.replace_with_mask(absolute, pa.array(mask), pa.array(replacements, pa.string()))
+        return absolute, statuses
+
+    def _lookup_clean(self, relative: pa.StringArray, rows: np.ndarray, statuses: np.ndarray) -> None:
+        """Statuses of normalised relative paths, grouped by folder."""
+        # A leading "/" makes every split two parts: ("/folder" or "", name).
+        parts = pc.split_pattern(pc.binary_join_element_wise("/", relative, ""), "/", max_splits=1, reverse=True)
+        folder = pc.utf8_slice_codeunits(pc.list_element(parts, 0), 1)
+        name = pc.list_element(parts, 1)
+        encoded = folder.dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        order = np.argsort(codes, kind="stable")
+        boundaries = np.flatnonzero(np.diff(codes[order])) + 1
+        for group in np.split(order, boundaries):
+            listing = self._listing(encoded.dictionary[int(codes[group[0]])].as_py())
+            if isinstance(listing, int):
+                statuses[rows[group]] = listing
+                continue
+            names, name_statuses = listing
+            if not len(names):
+                continue  # an empty folder: every row stays missing
+            positions = pc.fill_null(pc.index_in(name.take(pa.array(group)), value_set=names), -1)
+            positions = positions.to_numpy(zero_copy_only=False)
+            statuses[rows[group]] = np.where(positions >= 0, name_statuses[np.maximum(positions, 0)], FILE_MISSING)
+
+    def _lookup_one(self, relative: str | None) -> tuple[str, int]:
         if not relative or relative.startswith("/") or "\x00" in relative:
             return "", FILE_OUTSIDE_ROOT
-        # Normalise only when needed: it is the slow part and most paths are already clean.
-        if "." in relative or "//" in relative:
-            relative = posixpath.normpath(relative)
-            if relative == ".." or relative.startswith("../"):
-                return "", FILE_OUTSIDE_ROOT
+        relative = posixpath.normpath(relative)
+        if relative == ".." or relative.startswith("../"):
+            return "", FILE_OUTSIDE_ROOT
         folder, _, name = relative.rpartition("/")
         if not name or name == ".":
             return "", FILE_MISSING
@@ -195,18 +239,22 @@ class DirectoryIndex:
         absolute = os.path.join(self.base, relative)
         if isinstance(listing, int):
             return absolute, listing
-        return absolute, listing.get(name, FILE_MISSING)
+        names, name_statuses = listing
+        position = pc.index_in(pa.array([name]), value_set=names)[0].as_py()
+        return absolute, FILE_MISSING if position is None else int(name_statuses[position])
 
-    def _listing(self, folder: str) -> dict[str, int] | int:
+    def _listing(self, folder: str) -> tuple[pa.StringArray, np.ndarray] | int:
         cached = self._listings.get(folder)
         if cached is None:
             cached = self._listings[folder] = self._list(folder)
         return cached
 
-    def _list(self, folder: str) -> dict[str, int] | int:
+    def _list(self, folder: str) -> tuple[pa.StringArray, np.ndarray] | int:
+        """Entry names of ``folder`` and their statuses, or one status for the whole folder."""
         full = os.path.join(self.base, folder) if folder else self.base
         if not is_inside(os.path.realpath(full), self._containment_real):
             return FILE_OUTSIDE_ROOT
+        self.listed[full] = -1  # a folder created later must invalidate a cache built without it
         try:
             self.listed[full] = os.stat(full).st_mtime_ns
             entries = list(os.scandir(full))
@@ -214,19 +262,21 @@ class DirectoryIndex:
             return FILE_MISSING
         except OSError:
             return FILE_UNREADABLE
-        listing: dict[str, int] = {}
-        for entry in entries:
+        names = []
+        statuses = np.empty(len(entries), dtype=np.int8)
+        for position, entry in enumerate(entries):
+            names.append(entry.name)
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if not is_inside(target, self._containment_real):
-                    listing[entry.name] = FILE_OUTSIDE_ROOT
+                    statuses[position] = FILE_OUTSIDE_ROOT
                 else:
-                    listing[entry.name] = FILE_OK if os.path.isfile(target) else FILE_UNREADABLE
+                    statuses[position] = FILE_OK if os.path.isfile(target) else FILE_UNREADABLE
             elif entry.is_file(follow_symlinks=False):
-                listing[entry.name] = FILE_OK
+                statuses[position] = FILE_OK
             else:
-                listing[entry.name] = FILE_UNREADABLE
-        return listing
+                statuses[position] = FILE_UNREADABLE
+        return pa.array(names, type=pa.string()), statuses
 
 
 def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray, missing_reason: str | None = None) -> None:
@@ -244,7 +294,7 @@ def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray, mis
 _NUMBER_PATTERN = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
-def iter_line_batches(path: Path, *, block_size: int = 16 << 20) -> Iterator[tuple[pa.StringArray, int]]:
+def iter_line_batches(path: Path, *, block_size: int = 4 << 20) -> Iterator[tuple[pa.StringArray, int]]:
     """Non-empty lines of a text file in Arrow batches, read by Arrow's multi-threaded CSV reader.
 
     Yields ``(lines, invalid)`` where ``invalid`` counts lines in the batch that Arrow could not
@@ -259,7 +309,7 @@ def iter_line_batches(path: Path, *, block_size: int = 16 << 20) -> Iterator[tup
         return "skip"
 
     reader = pa_csv.open_csv(
-        path,
+        pa.input_stream(str(path)),  # a plain stream: Arrow reads far fewer blocks ahead than from a path
         read_options=pa_csv.ReadOptions(column_names=["line"], block_size=block_size),
         parse_options=pa_csv.ParseOptions(
             delimiter="\x1f",
@@ -310,17 +360,19 @@ def parse_floats(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     Tries one vectorised cast first; only when that fails is each value checked with a regular
     expression (still vectorised), so clean files take the fast path.
     """
-    values = pc.utf8_trim_whitespace(values)
     try:
         numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         well_formed = np.ones(len(numbers), dtype=bool)
     except pa.ArrowInvalid:
+        values = pc.utf8_trim_whitespace(values)
         matched = pc.fill_null(pc.match_substring_regex(values, _NUMBER_PATTERN), False)
         cleaned = pc.if_else(matched, values, pa.scalar("nan"))
         numbers = pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False)
         well_formed = matched.to_numpy(zero_copy_only=False)
     numbers = np.asarray(numbers, dtype=np.float64)
     valid = well_formed & np.isfinite(numbers)
+    if valid.all():
+        return numbers, valid
     return np.where(valid, numbers, np.nan), valid
 
 
@@ -346,31 +398,49 @@ def has_null_literal(fields: pa.ListArray, row_count: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def image_column(paths: Sequence[str]) -> pa.StructArray:
+def image_column(paths: pa.Array | Sequence[str]) -> pa.StructArray:
     """A datasets ``Image()`` column that references files by absolute path (decoded lazily)."""
-    return pa.StructArray.from_arrays(
-        [pa.nulls(len(paths), pa.binary()), pa.array(paths, type=pa.string())], names=["bytes", "path"]
-    )
+    if isinstance(paths, pa.ChunkedArray):
+        paths = paths.combine_chunks()
+    paths = paths if isinstance(paths, pa.Array) else pa.array(list(paths), type=pa.string())
+    return pa.StructArray.from_arrays([pa.nulls(len(paths), pa.binary()), paths.cast(pa.string())], names=["bytes", "path"])
 
 
-def make_dataset(columns: Mapping[str, pa.Array], features: Any, split: str) -> Any:
-    """A ``datasets.Dataset`` over Arrow ``columns`` typed as ``features``."""
+def make_dataset(
+    columns: Mapping[str, pa.Array | pa.ChunkedArray], features: Any, split: str, fingerprint: str | None = None
+) -> Any:
+    """A ``datasets.Dataset`` over Arrow ``columns`` typed as ``features``.
+
+    ``fingerprint`` defaults to a random one: left to ``datasets``, it would hash (and so copy) the
+    whole in-memory table.
+    """
     import datasets
+    from datasets.fingerprint import generate_random_fingerprint
     from datasets.table import InMemoryTable
 
     schema = features.arrow_schema
     arrays = [columns[name].cast(schema.field(name).type) for name in schema.names]
     table = pa.Table.from_arrays(arrays, schema=schema)
     return datasets.Dataset(
-        InMemoryTable(table), info=datasets.DatasetInfo(features=features), split=datasets.NamedSplit(split)
+        InMemoryTable(table),
+        info=datasets.DatasetInfo(features=features),
+        split=datasets.NamedSplit(split),
+        fingerprint=fingerprint or generate_random_fingerprint(),
     )
 
 
-def concat_columns(parts: Sequence[Mapping[str, pa.Array]], names: Sequence[str]) -> dict[str, pa.Array]:
-    """Concatenate per-batch column dicts into one dict of (chunked-then-combined) arrays."""
-    if not parts:
-        return {}
-    return {name: pa.concat_arrays([part[name] for part in parts]) for name in names}
+def concat_columns(
+    parts: Sequence[Mapping[str, pa.Array | pa.ChunkedArray]], names: Sequence[str]
+) -> dict[str, pa.ChunkedArray]:
+    """Per-batch column dicts joined into one dict of chunked arrays (the batches are not copied)."""
+    joined = {}
+    for name in names:
+        chunks = []
+        for part in parts:
+            column = part[name]
+            chunks.extend(column.chunks if isinstance(column, pa.ChunkedArray) else [column])
+        joined[name] = pa.chunked_array(chunks, type=chunks[0].type)
+    return joined
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,14 +453,18 @@ class BuildContext:
 
     def __init__(self) -> None:
         self.skips = SkipCounts()
-        self._indexes: list[DirectoryIndex] = []
+        self._indexes: dict[tuple[str, str], DirectoryIndex] = {}
         self._watched: dict[str, int] = {}
 
     def index(self, base: Path, containment: Path | None = None) -> DirectoryIndex:
-        """A :class:`DirectoryIndex` whose listed folders become part of the cache's validity check."""
-        index = DirectoryIndex(base, containment)
-        self._indexes.append(index)
-        return index
+        """A :class:`DirectoryIndex` whose listed folders become part of the cache's validity check.
+
+        Asking twice for the same folders returns the same index, so splits share their listings.
+        """
+        key = (os.path.abspath(base), os.path.realpath(containment if containment is not None else base))
+        if key not in self._indexes:
+            self._indexes[key] = DirectoryIndex(base, containment)
+        return self._indexes[key]
 
     def watch(self, folder: Path) -> None:
         """Make the cache depend on ``folder``'s modification time (files added or removed)."""
@@ -401,7 +475,7 @@ class BuildContext:
 
     def watched(self) -> dict[str, int]:
         merged = dict(self._watched)
-        for index in self._indexes:
+        for index in self._indexes.values():
             merged.update(index.listed)
         return merged
 

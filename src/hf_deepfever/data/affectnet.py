@@ -32,6 +32,7 @@ from ._common import (
     REASON_NULL,
     REASON_NUMBER,
     BuildContext,
+    DirectoryIndex,
     SkipCounts,
     concat_columns,
     count_file_statuses,
@@ -66,7 +67,7 @@ _HEADER_PREFIX = "subdirectory_filepath"
 REASON_FACE_BOX = "invalid face box"
 REASON_LANDMARKS = "invalid landmarks"
 
-_COLUMNS = ["relative_path", "face_box", "landmarks", "expression", "valence", "arousal"]
+_OUTPUT_COLUMNS = ["image", "face_box", "landmarks", "expression", "valence", "arousal"]
 
 
 def _features(protocol: int):
@@ -92,12 +93,16 @@ def _parse_landmarks(text: pa.Array) -> tuple[pa.FixedSizeListArray, np.ndarray]
     parts = pc.split_pattern(text, ";")
     lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
     values, valid_values = parse_floats(pc.list_flatten(parts))
-    parents = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
     has_bad_value = np.zeros(row_count, dtype=bool)
-    has_bad_value[parents[~valid_values]] = True
+    if not valid_values.all():
+        parents = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
+        has_bad_value[parents[~valid_values]] = True
     complete = (lengths == _LANDMARK_COUNT) & ~has_bad_value
-    matrix = np.zeros((row_count, _LANDMARK_COUNT), dtype=np.float32)
-    matrix[complete] = values[np.repeat(complete, lengths)].reshape(-1, _LANDMARK_COUNT)
+    if complete.all():  # the usual case: no masking, no copy beyond the float32 conversion
+        matrix = values.astype(np.float32).reshape(row_count, _LANDMARK_COUNT)
+    else:
+        matrix = np.zeros((row_count, _LANDMARK_COUNT), dtype=np.float32)
+        matrix[complete] = values[np.repeat(complete, lengths)].reshape(-1, _LANDMARK_COUNT)
     landmarks = pa.FixedSizeListArray.from_arrays(
         pa.array(matrix.ravel()), _LANDMARK_COUNT, mask=pa.array(~complete)
     )
@@ -155,8 +160,23 @@ def _parse_batch(lines: pa.Array, protocol: int, split: str, skips: SkipCounts) 
     }
 
 
-def _read_list(list_file: Path, protocol: int, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
-    """Parse and validate one AffectNet list file (no file-system checks)."""
+def _keep_found(columns: dict[str, pa.Array], index: DirectoryIndex, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
+    """The rows of one parsed batch whose image exists, with the ``image`` column added."""
+    absolute, statuses = index.lookup(columns.pop("relative_path"))
+    count_file_statuses(skips, split, statuses)
+    mask = pa.array(statuses == FILE_OK)
+    kept = {name: array.filter(mask) for name, array in columns.items()}
+    kept["image"] = image_column(absolute.filter(mask))
+    return kept
+
+
+def _read_list(
+    list_file: Path, protocol: int, split: str, skips: SkipCounts, index: DirectoryIndex
+) -> dict[str, pa.ChunkedArray]:
+    """Parse, validate and look up the images of one AffectNet list, batch by batch.
+
+    Working per batch keeps one copy of the kept rows in memory, not one per filtering step.
+    """
     parts = []
     first_batch = True
     for lines, undecodable in iter_line_batches(list_file):
@@ -164,25 +184,17 @@ def _read_list(list_file: Path, protocol: int, split: str, skips: SkipCounts) ->
         if first_batch and len(lines) and lines[0].as_py().strip().lower().startswith(_HEADER_PREFIX):
             lines = lines.slice(1)
         first_batch = False
-        parts.append(_parse_batch(lines, protocol, split, skips))
+        parts.append(_keep_found(_parse_batch(lines, protocol, split, skips), index, split, skips))
     if not parts:
-        parts.append(_parse_batch(pa.array([], type=pa.string()), protocol, split, skips))
-    return concat_columns(parts, _COLUMNS)
+        parts.append(_keep_found(_parse_batch(pa.array([], type=pa.string()), protocol, split, skips), index, split, skips))
+    return concat_columns(parts, _OUTPUT_COLUMNS)
 
 
 def _index_split(
     list_file: Path, images_dir: Path, root: Path, protocol: int, split: str, context: BuildContext
-) -> dict[str, pa.Array]:
+) -> dict[str, pa.ChunkedArray]:
     """Rows of one list whose image exists below ``images_dir`` (and inside ``root``)."""
-    columns = _read_list(list_file, protocol, split, context.skips)
-    index = context.index(images_dir, containment=root)
-    absolute, statuses = index.lookup(columns.pop("relative_path").to_pylist())
-    count_file_statuses(context.skips, split, statuses)
-    found = statuses == FILE_OK
-    mask = pa.array(found)
-    kept = {name: array.filter(mask) for name, array in columns.items()}
-    kept["image"] = image_column([path for path, ok in zip(absolute, found) if ok])
-    return kept
+    return _read_list(list_file, protocol, split, context.skips, context.index(images_dir, containment=root))
 
 
 def _locate(root: Path, folder_name: str, what: str) -> Path:

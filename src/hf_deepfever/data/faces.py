@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from typing import Union
@@ -74,4 +75,6 @@ def load_face_folder(root: Union[str, os.PathLike]):
             f"{CORPUS} {folder}: skipped {outside + dangling} file(s) ({detail})", CorpusRowsSkippedWarning, stacklevel=2
         )
     features = datasets.Features({"image": datasets.Image()})
-    return make_dataset({"image": image_column(paths)}, features, "train")
+    # Same files, same fingerprint: datasets' own caches of later .map() calls stay valid across runs.
+    fingerprint = hashlib.sha256("\0".join(paths).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return make_dataset({"image": image_column(paths)}, features, "train", fingerprint=fingerprint)

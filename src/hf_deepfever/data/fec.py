@@ -226,7 +226,7 @@ def _index_split(
     mask = pa.array(found)
     kept = {name: array.filter(mask) for name, array in columns.items()}
     for position in (1, 2, 3):
-        kept[f"image_{position}"] = image_column([path for path, ok in zip(paths[position - 1], found) if ok])
+        kept[f"image_{position}"] = image_column(paths[position - 1].filter(mask))
     return kept
 
 

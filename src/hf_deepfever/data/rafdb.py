@@ -161,7 +161,7 @@ def load_rafdb(
             count_file_statuses(context.skips, split, statuses[rows])
             chosen = rows & (statuses == FILE_OK)
             columns = {
-                "image": image_column([path for path, ok in zip(absolute, chosen) if ok]),
+                "image": image_column(absolute.filter(pa.array(chosen))),
                 "expression": pa.array(expression[chosen], type=pa.int64()),
             }
             splits[split] = make_dataset(columns, features, split)

@@ -296,7 +296,8 @@ def _index_recording(
     skips: SkipCounts,
 ) -> dict | None:
     """One recording's row, or None (counted in ``skips``) when it cannot be used."""
-    (audio_path,), (audio_status,) = find_audio([name + ".wav"])
+    audio_paths, (audio_status,) = find_audio([name + ".wav"])
+    audio_path = audio_paths[0].as_py()
     if audio_status != FILE_OK:
         skips.add(split, _AUDIO_STATUS_REASONS[audio_status])
         return None
@@ -305,7 +306,7 @@ def _index_recording(
         skips.add(split, problem)
         return None
     video_paths, video_statuses = find_video([name + extension for extension in _VIDEO_EXTENSIONS])
-    video = next((path for path, status in zip(video_paths, video_statuses) if status == FILE_OK), None)
+    video = next((path for path, status in zip(video_paths.to_pylist(), video_statuses) if status == FILE_OK), None)
 
     present = [dimension for dimension in DIMENSIONS if name in label_files[dimension]]
     time = arousal = valence = np.zeros(0)
