@@ -69,6 +69,7 @@ def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automat
     train.append(affectnet_row("100/no_landmarks.jpg", 1, landmarks=""))
     write_image(images / "100/not_annotated.jpg")
     train.append(affectnet_row("100/not_annotated.jpg", 2, valence="-2", arousal="0.1"))
+    train.append(affectnet_row("./100/../101/face_1.jpg", 1, valence="-0.40", arousal="-0.40"))  # odd but inside: normalised, kept
     # Bad rows, one per reason.
     write_image(images / "100/bad.jpg")
     train += [
@@ -103,7 +104,7 @@ def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automat
     (lists / "validation.csv").write_text("\r\n".join(validation) + "\r\n")  # Windows line ends too
 
     expected = {
-        "train": {8: 10, 7: 9},  # 8 labels + no_landmarks + not_annotated (protocol 7 drops contempt)
+        "train": {8: 11, 7: 10},  # 8 labels + no_landmarks + not_annotated + ./100/../101 (7 drops contempt)
         "validation": {8: 8, 7: 7},
         "train_skips": {
             "NULL value": 2,

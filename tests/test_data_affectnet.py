@@ -52,6 +52,8 @@ def test_columns_types_and_values(layout, tmp_path, monkeypatch):
     assert train.features["expression"].names == AFFECTNET_EXPRESSIONS
     rows = {os.path.basename(row["image"]["path"]): row for row in train.cast_column("image", Image(decode=False))}
     assert all(os.path.isabs(row["image"]["path"]) for row in rows.values())
+    normalised = str(root / "Manually_Annotated_Images" / "101" / "face_1.jpg")
+    assert _paths(train).count(normalised) == 2  # "101/face_1.jpg" and "./100/../101/face_1.jpg"
     happy = rows["face_1.jpg"]
     assert happy["expression"] == 1
     assert happy["face_box"] == [1.0, 2.0, 30.0, 40.0]

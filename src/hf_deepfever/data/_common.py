@@ -168,6 +168,7 @@ class DirectoryIndex:
         self.base = os.path.abspath(base)
         self._containment_real = os.path.realpath(containment if containment is not None else base)
         self._listings: dict[str, tuple[pa.StringArray, np.ndarray] | int] = {}
+        self._by_name: dict[str, dict[str, int]] = {}
         self.listed: dict[str, int] = {}
 
     def lookup(self, relative_paths: pa.Array | pa.ChunkedArray | Iterable[str]) -> tuple[pa.StringArray, np.ndarray]:
@@ -239,9 +240,11 @@ class DirectoryIndex:
         absolute = os.path.join(self.base, relative)
         if isinstance(listing, int):
             return absolute, listing
-        names, name_statuses = listing
-        position = pc.index_in(pa.array([name]), value_set=names)[0].as_py()
-        return absolute, FILE_MISSING if position is None else int(name_statuses[position])
+        by_name = self._by_name.get(folder)
+        if by_name is None:  # built once per folder, and only for folders that odd paths reach
+            names, name_statuses = listing
+            by_name = self._by_name[folder] = dict(zip(names.to_pylist(), name_statuses.tolist()))
+        return absolute, by_name.get(name, FILE_MISSING)
 
     def _listing(self, folder: str) -> tuple[pa.StringArray, np.ndarray] | int:
         cached = self._listings.get(folder)
@@ -403,7 +406,9 @@ def image_column(paths: pa.Array | Sequence[str]) -> pa.StructArray:
     if isinstance(paths, pa.ChunkedArray):
         paths = paths.combine_chunks()
     paths = paths if isinstance(paths, pa.Array) else pa.array(list(paths), type=pa.string())
-    return pa.StructArray.from_arrays([pa.nulls(len(paths), pa.binary()), paths.cast(pa.string())], names=["bytes", "path"])
+    return pa.StructArray.from_arrays(
+        [pa.nulls(len(paths), pa.binary()), paths.cast(pa.string())], names=["bytes", "path"]
+    )
 
 
 def make_dataset(
@@ -610,6 +615,8 @@ def load_with_cache(
         _save_atomically(dataset, meta, entry)
         dataset = _read_cached(entry, meta)
     except OSError as error:
-        logger.warning("%s: could not write the Arrow cache at %s (%s); using the index in memory", corpus, entry, error)
+        logger.warning(
+            "%s: could not write the Arrow cache at %s (%s); using the index in memory", corpus, entry, error
+        )
     emit_skip_warnings(corpus, skips)
     return dataset

@@ -160,7 +160,9 @@ def _parse_batch(lines: pa.Array, protocol: int, split: str, skips: SkipCounts) 
     }
 
 
-def _keep_found(columns: dict[str, pa.Array], index: DirectoryIndex, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
+def _keep_found(
+    columns: dict[str, pa.Array], index: DirectoryIndex, split: str, skips: SkipCounts
+) -> dict[str, pa.Array]:
     """The rows of one parsed batch whose image exists, with the ``image`` column added."""
     absolute, statuses = index.lookup(columns.pop("relative_path"))
     count_file_statuses(skips, split, statuses)
@@ -185,8 +187,9 @@ def _read_list(
             lines = lines.slice(1)
         first_batch = False
         parts.append(_keep_found(_parse_batch(lines, protocol, split, skips), index, split, skips))
-    if not parts:
-        parts.append(_keep_found(_parse_batch(pa.array([], type=pa.string()), protocol, split, skips), index, split, skips))
+    if not parts:  # an empty list still yields correctly typed, empty columns
+        empty = _parse_batch(pa.array([], type=pa.string()), protocol, split, skips)
+        parts.append(_keep_found(empty, index, split, skips))
     return concat_columns(parts, _OUTPUT_COLUMNS)
 
 
@@ -198,11 +201,14 @@ def _index_split(
 
 
 def _locate(root: Path, folder_name: str, what: str) -> Path:
+    """The images folder ``folder_name`` at or below ``root``; it must resolve inside ``root``."""
     folder = find_folder(root, folder_name)
     if folder is None:
         raise FileNotFoundError(
             f"{CORPUS}: {what} not found: expected a folder {root / folder_name} (or one or two levels deeper)"
         )
+    if not is_inside(os.path.realpath(folder), os.path.realpath(root)):
+        raise ValueError(f"{CORPUS}: {what} {folder} resolves outside root {root}")
     return folder
 
 
@@ -235,7 +241,7 @@ def load_affectnet(
 
     Raises:
         FileNotFoundError: ``root``, a list file or an images folder is missing.
-        ValueError: ``protocol`` is neither 7 nor 8.
+        ValueError: ``protocol`` is neither 7 nor 8, or an images folder resolves outside ``root``.
     """
     if protocol not in (7, 8):
         raise ValueError(f"{CORPUS}: protocol must be 7 or 8, got {protocol!r}")
@@ -255,8 +261,6 @@ def load_affectnet(
         )
         automatic_images = _locate(root, "Automatically_Annotated_Images", "automatically annotated images folder")
         inputs.append(automatic_list)
-    if not is_inside(os.path.realpath(images_dir), os.path.realpath(root)):
-        raise ValueError(f"{CORPUS}: images folder {images_dir} resolves outside root {root}")
 
     arguments = {
         "root": str(root),

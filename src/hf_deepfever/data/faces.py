@@ -71,9 +71,8 @@ def load_face_folder(root: Union[str, os.PathLike]):
             for reason, count in (("path outside root", outside), ("unreadable image", dangling))
             if count
         )
-        warnings.warn(
-            f"{CORPUS} {folder}: skipped {outside + dangling} file(s) ({detail})", CorpusRowsSkippedWarning, stacklevel=2
-        )
+        message = f"{CORPUS} {folder}: skipped {outside + dangling} file(s) ({detail})"
+        warnings.warn(message, CorpusRowsSkippedWarning, stacklevel=2)
     features = datasets.Features({"image": datasets.Image()})
     # Same files, same fingerprint: datasets' own caches of later .map() calls stay valid across runs.
     fingerprint = hashlib.sha256("\0".join(paths).encode("utf-8", "surrogateescape")).hexdigest()[:32]

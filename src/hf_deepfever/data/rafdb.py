@@ -76,6 +76,11 @@ def _image_name(name: str, aligned: bool) -> str:
     return posixpath.splitext(name)[0] + "_aligned.jpg" if aligned else name
 
 
+def _split_of(name: str) -> str:
+    """``train`` or ``test`` from the name's prefix, else ``UNKNOWN_SPLIT``."""
+    return next((split for split in SPLITS if name.startswith(split + "_")), UNKNOWN_SPLIT)
+
+
 def _find_basic(root: Path) -> Path:
     for candidate in (root / "basic", root):
         if (candidate / LIST_FILE).is_file():
@@ -124,9 +129,7 @@ def load_rafdb(
             fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
             counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
             first = pc.list_element(fields, 0).to_numpy(zero_copy_only=False)
-            split_of_line = np.array(
-                [next((split for split in SPLITS if str(name).startswith(split + "_")), UNKNOWN_SPLIT) for name in first]
-            )
+            split_of_line = np.array([_split_of(str(name)) for name in first])
             is_null = has_null_literal(fields, len(fields))
             well_formed = ~is_null & (counts == 2)
             label, parsed = parse_ints(pc.list_element(fields.filter(pa.array(well_formed)), 1))
