@@ -76,6 +76,8 @@ def test_readme_says_synthetic(corpus):
     root, summary = corpus
     text = (root / "README.txt").read_text()
     assert "SYNTHETIC" in text and "NOT real" in text
+    for part in ("affectnet", "fec", "rafdb", "recola", "unlabelled"):
+        assert "NOT real" in (root / part / "SYNTHETIC_DATA.txt").read_text()
     marker = json.loads((root / MARKER_NAME).read_text())
     assert marker["seed"] == 0 and marker["size"] == "tiny" and marker["summary"] == summary
 
@@ -211,6 +213,16 @@ def test_interrupted_run_is_redone(tmp_path, monkeypatch, micro_size):
     assert (tmp_path / "affectnet").is_dir() and not (tmp_path / MARKER_NAME).exists()
     summary = make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)
     assert (tmp_path / MARKER_NAME).is_file() and summary["fec"]["train"]["rows"] > 0
+    assert not (tmp_path / ".demo_corpus_in_progress").exists()
+
+    # A corpus of an older generator version is regenerated, not reused.
+    marker = json.loads((tmp_path / MARKER_NAME).read_text())
+    marker["generator_version"] = -1
+    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
+    stale = tmp_path / "affectnet" / "stale.txt"
+    stale.write_text("left by the old version")
+    assert make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)["affectnet"] == summary["affectnet"]
+    assert not stale.exists() and json.loads((tmp_path / MARKER_NAME).read_text())["generator_version"] != -1
 
 
 def _render(params: ExpressionParams, style: str = "affectnet") -> tuple[np.ndarray, np.ndarray]:
