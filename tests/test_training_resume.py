@@ -26,7 +26,8 @@ def _arguments(output_dir, folders, *extra):
         "--backbone", "test_resnet", "--no_backbone_pretrained", "--image_size", "32", "--embedding_dim", "16",
         "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "2", "--fec_batch_size", "2",
         "--max_steps", "4", "--checkpointing_steps", "3", "--eval_steps", "0", "--warmup_steps", "2",
-        "--learning_rate", "1e-3", "--dataloader_num_workers", "0", "--logging_steps", "1", "--seed", "11", *extra,
+        "--learning_rate", "1e-3", "--dataloader_num_workers", "0", "--logging_steps", "1", "--seed", "11",
+        "--max_eval_samples", "4", *extra,
     ]
 
 

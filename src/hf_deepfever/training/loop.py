@@ -47,6 +47,9 @@ def make_accelerator(args: TrainingArguments):
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
     accelerator = Accelerator(
+        # Without an accelerator device, Accelerate only starts a multi-process (gloo) run when told to use
+        # the CPU; otherwise each launched process would silently train alone.
+        cpu=not has_accelerator_device(),
         mixed_precision=resolve_mixed_precision(args.mixed_precision),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
@@ -54,8 +57,22 @@ def make_accelerator(args: TrainingArguments):
         # Every parameter takes part in every step's loss (heads and vector alike), so DDP need not search.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise RuntimeError(
+            f"launched as {launched} processes but Accelerate runs {accelerator.num_processes}: "
+            "check the accelerate launch options (e.g. --multi_gpu with --num_processes)"
+        )
     set_seed(args.seed)
     return accelerator
+
+
+def has_accelerator_device() -> bool:
+    """Whether torch sees a GPU-like device (CUDA/ROCm, XPU, MPS ...)."""
+    accelerator_api = getattr(torch, "accelerator", None)
+    if accelerator_api is not None and hasattr(accelerator_api, "is_available"):
+        return bool(accelerator_api.is_available())
+    return torch.cuda.is_available()
 
 
 class TrainingTask(Protocol):
