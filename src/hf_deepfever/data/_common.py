@@ -282,11 +282,9 @@ class DirectoryIndex:
         return pa.array(names, type=pa.string()), statuses
 
 
-def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray, missing_reason: str | None = None) -> None:
-    """Count rows whose file lookup failed, under the standard reasons."""
+def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray) -> None:
+    """Count rows whose image lookup failed, under the standard reasons."""
     for status, reason in _FILE_STATUS_REASONS.items():
-        if status == FILE_MISSING and missing_reason is not None:
-            reason = missing_reason
         skips.add_mask(split, reason, statuses == status)
 
 
