@@ -25,7 +25,9 @@ from hf_deepfever.data.face_renderer import (
 )
 from hf_deepfever.data.fec import fec_image_filename
 
-AFFECTNET_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+AFFECTNET_HEADER = (
+    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+)
 TEXT_SUFFIXES = {".csv", ".txt", ".arff"}
 
 
@@ -110,8 +112,10 @@ def test_affectnet_layout(corpus):
             if expression != 10:
                 # The points sit on the face: inside its box, give or take a few pixels.
                 inside = (
-                    (landmarks[:, 0] >= x - 3) & (landmarks[:, 0] <= x + w + 3)
-                    & (landmarks[:, 1] >= y - 3) & (landmarks[:, 1] <= y + h + 3)
+                    (landmarks[:, 0] >= x - 3)
+                    & (landmarks[:, 0] <= x + w + 3)
+                    & (landmarks[:, 1] >= y - 3)
+                    & (landmarks[:, 1] <= y + h + 3)
                 )
                 assert inside.mean() > 0.9
     auto = (base / "Automatically_Annotated_file_lists" / "automatically_annotated.csv").read_text().splitlines()
@@ -173,7 +177,10 @@ def test_recola_layout(corpus):
                     continue
                 header, data = arff.read_text().split("@data\n")
                 assert header.startswith("@relation ")
-                assert "@attribute Instance_name string\n@attribute frameTime numeric\n@attribute GoldStandard numeric\n" in header
+                assert (
+                    "@attribute Instance_name string\n@attribute frameTime numeric\n@attribute GoldStandard numeric\n"
+                    in header
+                )
                 rows = [line.split(",") for line in data.strip().splitlines()]
                 assert len(rows) == summary["recola"][split]["label_rows"][name] == frames + 1
                 times = np.array([float(row[1]) for row in rows])

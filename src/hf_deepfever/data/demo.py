@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from .demo_faces import JobRunner
 from .demo_image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
@@ -142,7 +142,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def make_demo_corpus(
-    out_dir: Union[str, os.PathLike],
+    out_dir: str | os.PathLike,
     *,
     seed: int = 0,
     size: str = "small",
@@ -193,25 +193,47 @@ def make_demo_corpus(
     summary: dict[str, Any] = {"root": str(folder), "seed": seed, "size": size}
     with JobRunner(workers) as runner:
         summary["affectnet"] = write_affectnet(
-            folder / "affectnet", seed=seed, train_total=spec.affectnet_train,
-            validation_per_class=spec.affectnet_validation_per_class, extra_labels_per_split=spec.affectnet_extra_labels,
-            null_rows=spec.affectnet_null_rows, automatic_rows=spec.affectnet_automatic, runner=runner,
+            folder / "affectnet",
+            seed=seed,
+            train_total=spec.affectnet_train,
+            validation_per_class=spec.affectnet_validation_per_class,
+            extra_labels_per_split=spec.affectnet_extra_labels,
+            null_rows=spec.affectnet_null_rows,
+            automatic_rows=spec.affectnet_automatic,
+            runner=runner,
         )
         summary["fec"] = write_fec(
-            folder / "fec", seed=seed, faces=spec.fec_faces, train_triplets=spec.fec_train_triplets,
-            test_triplets=spec.fec_test_triplets, dead_share=0.02, malformed_lines=spec.fec_malformed_lines, runner=runner,
+            folder / "fec",
+            seed=seed,
+            faces=spec.fec_faces,
+            train_triplets=spec.fec_train_triplets,
+            test_triplets=spec.fec_test_triplets,
+            dead_share=0.02,
+            malformed_lines=spec.fec_malformed_lines,
+            runner=runner,
         )
-        summary["rafdb"] = write_rafdb(folder / "rafdb", seed=seed, train_total=spec.rafdb_train, test_total=spec.rafdb_test, runner=runner)
+        summary["rafdb"] = write_rafdb(
+            folder / "rafdb", seed=seed, train_total=spec.rafdb_train, test_total=spec.rafdb_test, runner=runner
+        )
         summary["unlabelled"] = write_unlabelled(folder / "unlabelled", seed=seed, count=spec.unlabelled, runner=runner)
         jobs = recording_jobs(
-            folder / "recola", seed=seed, per_split=spec.recola_per_split, duration_s=spec.recola_duration_s,
+            folder / "recola",
+            seed=seed,
+            per_split=spec.recola_per_split,
+            duration_s=spec.recola_duration_s,
             frame_size=spec.recola_frame_size,
         )
         summary["recola"] = summarise_recordings(folder / "recola", runner.map(run_recording_job, jobs, min_parallel=2))
     for part, corpus in _PART_CORPUS_NAMES.items():
         _write_atomic(folder / part / PART_NOTE_NAME, PART_NOTE_TEXT.format(seed=seed, size=size, corpus=corpus))
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    marker = {"seed": seed, "size": size, "generator_version": GENERATOR_VERSION, "sizes": asdict(spec), "summary": summary}
+    marker = {
+        "seed": seed,
+        "size": size,
+        "generator_version": GENERATOR_VERSION,
+        "sizes": asdict(spec),
+        "summary": summary,
+    }
     _write_atomic(folder / MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True) + "\n")
     (folder / _IN_PROGRESS_NAME).unlink()
     return summary

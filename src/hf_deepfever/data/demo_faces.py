@@ -6,13 +6,13 @@ identical whether jobs run in one process or several, in any order.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import multiprocessing
 import numpy as np
 from PIL import Image
 
@@ -75,7 +75,9 @@ def _expression_for(job: FaceJob, rng: np.random.Generator) -> ExpressionParams:
         return sample_expression(job.expression, rng)
     first, second = rng.choice(len(EXPRESSION_PROTOTYPES), size=2, replace=False)
     mix = rng.uniform(0.2, 0.8)
-    blend = mix * sample_expression(int(first), rng).as_array() + (1 - mix) * sample_expression(int(second), rng).as_array()
+    blend = (
+        mix * sample_expression(int(first), rng).as_array() + (1 - mix) * sample_expression(int(second), rng).as_array()
+    )
     return ExpressionParams.from_array(blend)
 
 
@@ -96,11 +98,20 @@ def run_face_job(job: FaceJob) -> FaceResult:
     params = _expression_for(job, rng)
     appearance = sample_appearance(rng, job.style)  # type: ignore[arg-type]
     scene = sample_scene(
-        rng, job.style, width=width, height=height, face_fraction=job.face_fraction, aligned=job.aligned  # type: ignore[arg-type]
+        rng,
+        job.style,
+        width=width,
+        height=height,
+        face_fraction=job.face_fraction,
+        aligned=job.aligned,  # type: ignore[arg-type]
     )
     noise_seed = int(rng.integers(2**31))
     rendered = render_face(
-        None if job.expression == NO_FACE else params, appearance, scene, style=job.style, seed=noise_seed  # type: ignore[arg-type]
+        None if job.expression == NO_FACE else params,
+        appearance,
+        scene,
+        style=job.style,
+        seed=noise_seed,  # type: ignore[arg-type]
     )
     _save(rendered.image, job.path, scene.jpeg_quality)
     if job.aligned_path:

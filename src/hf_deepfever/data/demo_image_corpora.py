@@ -22,7 +22,9 @@ from .fec import fec_image_filename
 # Part ids keep the seed streams of the parts apart.
 _AFFECTNET, _AFFECTNET_AUTO, _FEC, _RAFDB, _UNLABELLED = 11, 12, 13, 14, 15
 
-AFFECTNET_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+AFFECTNET_HEADER = (
+    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+)
 
 # AffectNet's training set is dominated by happy and neutral faces; the demo keeps a milder
 # version of that imbalance (the square root of the published class shares, rescaled).
@@ -99,13 +101,18 @@ def _affectnet_list(
         drawn = NO_FACE if label == 10 else (ANY_EXPRESSION if label in (8, 9) else label)
         jobs.append(
             FaceJob(
-                path=str(root / images_folder / relative), seed=(seed, part, index), expression=drawn,
-                width=144, max_width=208, height=144, max_height=208,
+                path=str(root / images_folder / relative),
+                seed=(seed, part, index),
+                expression=drawn,
+                width=144,
+                max_width=208,
+                height=144,
+                max_height=208,
             )
         )
     results = runner.map(run_face_job, jobs)
     lines, kept = [], Counter()
-    for index, (label, relative, result) in enumerate(zip(labels, names, results)):
+    for index, (label, relative, result) in enumerate(zip(labels, names, results, strict=True)):
         va_rng = np.random.default_rng([seed, part, index, 1])
         if label in (9, 10):
             va = (-2.0, -2.0)  # not annotated
@@ -120,7 +127,9 @@ def _affectnet_list(
         row_rng = np.random.default_rng([seed, part, 10_000 + index])
         relative = names[int(row_rng.integers(len(names)))]
         label = int(row_rng.integers(8))
-        lines.append(f"{relative},NULL,NULL,NULL,NULL,NULL,{label},{row_rng.uniform(-1, 1):.6f},{row_rng.uniform(-1, 1):.6f}")
+        lines.append(
+            f"{relative},NULL,NULL,NULL,NULL,NULL,{label},{row_rng.uniform(-1, 1):.6f},{row_rng.uniform(-1, 1):.6f}"
+        )
     order = rng.permutation(len(lines))
     counts = {
         "rows": len(lines),
@@ -160,15 +169,27 @@ def write_affectnet(
         ("train", train_labels + extras, _AFFECTNET, "training.csv"),
         ("validation", validation_labels + extras, _AFFECTNET + 100, "validation.csv"),
     ):
-        lines, counts = _affectnet_list(root, "Manually_Annotated_Images", labels, seed, part, runner, null_rows=null_rows)
+        lines, counts = _affectnet_list(
+            root, "Manually_Annotated_Images", labels, seed, part, runner, null_rows=null_rows
+        )
         _write_text(lists / file_name, AFFECTNET_HEADER + "\n" + "\n".join(lines) + "\n")
         summary[split] = counts
     auto_rng = np.random.default_rng([seed, _AFFECTNET_AUTO])
     auto_labels = [int(v) for v in auto_rng.integers(0, 8, size=automatic_rows)]
     lines, counts = _affectnet_list(
-        root, "Automatically_Annotated_Images", auto_labels, seed, _AFFECTNET_AUTO, runner, null_rows=0, label_noise=0.35
+        root,
+        "Automatically_Annotated_Images",
+        auto_labels,
+        seed,
+        _AFFECTNET_AUTO,
+        runner,
+        null_rows=0,
+        label_noise=0.35,
     )
-    _write_text(root / "Automatically_Annotated_file_lists" / "automatically_annotated.csv", AFFECTNET_HEADER + "\n" + "\n".join(lines) + "\n")
+    _write_text(
+        root / "Automatically_Annotated_file_lists" / "automatically_annotated.csv",
+        AFFECTNET_HEADER + "\n" + "\n".join(lines) + "\n",
+    )
     summary["automatic"] = counts
     return summary
 
@@ -206,7 +227,9 @@ def _pick_triplet(kind: int, pool_by_class: dict[int, list[int]], rng: np.random
     return [faces[i] for i in rng.permutation(3)]
 
 
-def _rater_answers(params: np.ndarray, raters: np.ndarray, temperatures: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _rater_answers(
+    params: np.ndarray, raters: np.ndarray, temperatures: np.ndarray, rng: np.random.Generator
+) -> list[int]:
     """Each rater names the odd one out (1-3): the face left out of the closest pair, judged noisily.
 
     A rater picks face k with probability proportional to exp(-d(pair without k) / temperature),
@@ -214,7 +237,11 @@ def _rater_answers(params: np.ndarray, raters: np.ndarray, temperatures: np.ndar
     """
     weighted = params * _SIMILARITY_WEIGHTS
     distances = np.array(
-        [np.linalg.norm(weighted[1] - weighted[2]), np.linalg.norm(weighted[0] - weighted[2]), np.linalg.norm(weighted[0] - weighted[1])]
+        [
+            np.linalg.norm(weighted[1] - weighted[2]),
+            np.linalg.norm(weighted[0] - weighted[2]),
+            np.linalg.norm(weighted[0] - weighted[1]),
+        ]
     )
     answers = []
     for rater in raters:
@@ -258,8 +285,14 @@ def write_fec(
     images = root / "images"
     jobs = [
         FaceJob(
-            path=str(images / fec_image_filename(fec_url(i))), seed=(seed, _FEC, i), expression=int(classes[i]),
-            width=150, max_width=230, height=150, max_height=230, face_fraction=(0.45, 0.8),
+            path=str(images / fec_image_filename(fec_url(i))),
+            seed=(seed, _FEC, i),
+            expression=int(classes[i]),
+            width=150,
+            max_width=230,
+            height=150,
+            max_height=230,
+            face_fraction=(0.45, 0.8),
         )
         for i in range(faces)
     ]
@@ -294,7 +327,7 @@ def write_fec(
                 fields.append(f'"{fec_url(face)}"')
                 fields.extend(f"{v:.4f}" for v in _normalised_box(results[face]))
             fields.append(FEC_TRIPLET_TYPES[kind])
-            for rater, answer in zip(raters, answers):
+            for rater, answer in zip(raters, answers, strict=True):
                 fields.extend([str(int(rater_ids[rater])), str(answer)])
             lines.append(",".join(fields))
             types[FEC_TRIPLET_TYPES[kind]] += 1
@@ -305,7 +338,8 @@ def write_fec(
             lines.append(",".join(broken[:9]) if index % 2 == 0 else ",".join(broken[:2] + ["n/a"] + broken[3:]))
         order = rng.permutation(len(lines))
         _write_text(
-            root / "FEC_dataset" / f"faceexp-comparison-data-{split}-public.csv", "\n".join(lines[i] for i in order) + "\n"
+            root / "FEC_dataset" / f"faceexp-comparison-data-{split}-public.csv",
+            "\n".join(lines[i] for i in order) + "\n",
         )
         summary[split] = {
             "rows": len(lines),
@@ -339,9 +373,15 @@ def write_rafdb(root: Path, *, seed: int, train_total: int, test_total: int, run
             entries.append((name, label))
             jobs.append(
                 FaceJob(
-                    path=str(basic / "Image" / "original" / name), seed=(seed, _RAFDB, len(jobs)),
-                    expression=RAFDB_LABEL_TO_AFFECTNET[label], style="rafdb",
-                    width=140, max_width=260, height=140, max_height=260, face_fraction=(0.4, 0.8),
+                    path=str(basic / "Image" / "original" / name),
+                    seed=(seed, _RAFDB, len(jobs)),
+                    expression=RAFDB_LABEL_TO_AFFECTNET[label],
+                    style="rafdb",
+                    width=140,
+                    max_width=260,
+                    height=140,
+                    max_height=260,
+                    face_fraction=(0.4, 0.8),
                     aligned_path=str(basic / "Image" / "aligned" / f"{name[:-4]}_aligned.jpg"),
                 )
             )
@@ -368,8 +408,12 @@ def write_unlabelled(root: Path, *, seed: int, count: int, runner: JobRunner) ->
         extension = ".png" if index % 50 == 49 else ".jpg"
         jobs.append(
             FaceJob(
-                path=str(root / folder / f"face_{index:06d}{extension}"), seed=(seed, _UNLABELLED, index),
-                expression=ANY_EXPRESSION, width=112, height=112, face_fraction=(0.78, 0.95),
+                path=str(root / folder / f"face_{index:06d}{extension}"),
+                seed=(seed, _UNLABELLED, index),
+                expression=ANY_EXPRESSION,
+                width=112,
+                height=112,
+                face_fraction=(0.78, 0.95),
             )
         )
     runner.map(run_face_job, jobs)

@@ -47,7 +47,9 @@ ARFF_HEADER = (
 )
 
 # Vowel formants (F1, F2, F3) in Hz, one vowel per syllable.
-_VOWELS = np.array([[800, 1200, 2500], [500, 1800, 2500], [300, 2200, 2900], [500, 900, 2400], [350, 800, 2300]], dtype=np.float64)
+_VOWELS = np.array(
+    [[800, 1200, 2500], [500, 1800, 2500], [300, 2200, 2900], [500, 900, 2400], [350, 800, 2300]], dtype=np.float64
+)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,9 @@ def _rater_traces(rng: np.random.Generator, trace: np.ndarray) -> tuple[np.ndarr
     return np.stack(raters, axis=1), gold
 
 
-def _render_frames(rng: np.random.Generator, job: RecordingJob, valence: np.ndarray, arousal: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+def _render_frames(
+    rng: np.random.Generator, job: RecordingJob, valence: np.ndarray, arousal: np.ndarray, mouth: np.ndarray
+) -> np.ndarray:
     """One 25 fps frame per 40 ms label step (the last step, at the end time, has none)."""
     size = job.frame_size
     appearance = sample_appearance(rng, "affectnet")
@@ -266,7 +270,12 @@ def run_recording_job(job: RecordingJob) -> dict[str, Any]:
             raters, gold = _rater_traces(rng, trace)
             _write_text(root / "ratings_gold_standard" / dimension / f"{name}.arff", arff_text(name, dimension, gold))
             _write_text(root / "ratings_individual" / dimension / f"{name}.csv", individual_ratings_text(raters))
-    return {"id": name, "label_rows": steps if job.split in LABELLED_SPLITS else 0, "frames": len(frames), "audio_samples": len(wave)}
+    return {
+        "id": name,
+        "label_rows": steps if job.split in LABELLED_SPLITS else 0,
+        "frames": len(frames),
+        "audio_samples": len(wave),
+    }
 
 
 def recording_jobs(root: Path, *, seed: int, per_split: int, duration_s: float, frame_size: int) -> list[RecordingJob]:
@@ -276,7 +285,11 @@ def recording_jobs(root: Path, *, seed: int, per_split: int, duration_s: float, 
     for split in SPLITS:
         for number in range(1, per_split + 1):
             duration = round(duration_s * rng.uniform(0.8, 1.2) / LABEL_STEP_S) * LABEL_STEP_S
-            jobs.append(RecordingJob(str(root), split, number, (seed, _RECOLA, SPLITS.index(split), number), duration, frame_size))
+            jobs.append(
+                RecordingJob(
+                    str(root), split, number, (seed, _RECOLA, SPLITS.index(split), number), duration, frame_size
+                )
+            )
     return jobs
 
 

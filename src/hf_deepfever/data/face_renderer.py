@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
@@ -79,7 +79,7 @@ class ExpressionParams:
     @classmethod
     def from_array(cls, values: np.ndarray) -> ExpressionParams:
         """Inverse of :meth:`as_array`, clipping each parameter to its drawable range."""
-        kwargs = {f.name: float(v) for f, v in zip(fields(cls), values)}
+        kwargs = {f.name: float(v) for f, v in zip(fields(cls), values, strict=True)}
         return cls(**kwargs).clipped()
 
     def clipped(self) -> ExpressionParams:
@@ -102,9 +102,15 @@ EXPRESSION_PROTOTYPES: tuple[ExpressionParams, ...] = (
     ExpressionParams(brow_raise=0.1, eye_open=0.7, mouth_curve=1.0, mouth_open=0.35, mouth_stretch=0.35),
     ExpressionParams(brow_raise=0.0, brow_inner=-0.95, eye_open=0.65, mouth_curve=-0.85),
     ExpressionParams(brow_raise=1.1, brow_inner=-0.1, eye_open=1.65, mouth_open=1.0, mouth_stretch=-0.5),
-    ExpressionParams(brow_raise=0.75, brow_inner=-0.8, eye_open=1.5, mouth_curve=-0.3, mouth_open=0.45, mouth_stretch=0.9),
-    ExpressionParams(brow_raise=-0.4, brow_inner=0.45, eye_open=0.6, mouth_curve=-0.45, mouth_open=0.15, nose_wrinkle=1.1),
-    ExpressionParams(brow_raise=-0.5, brow_inner=1.15, eye_open=0.9, mouth_curve=-0.35, mouth_stretch=-0.15, nose_wrinkle=0.2),
+    ExpressionParams(
+        brow_raise=0.75, brow_inner=-0.8, eye_open=1.5, mouth_curve=-0.3, mouth_open=0.45, mouth_stretch=0.9
+    ),
+    ExpressionParams(
+        brow_raise=-0.4, brow_inner=0.45, eye_open=0.6, mouth_curve=-0.45, mouth_open=0.15, nose_wrinkle=1.1
+    ),
+    ExpressionParams(
+        brow_raise=-0.5, brow_inner=1.15, eye_open=0.9, mouth_curve=-0.35, mouth_stretch=-0.15, nose_wrinkle=0.2
+    ),
     ExpressionParams(brow_inner=0.1, eye_open=0.85, lip_raise_side=1.1),
 )
 
@@ -156,7 +162,9 @@ def valence_arousal_of(params: ExpressionParams) -> tuple[float, float]:
     return float(np.clip(valence, -1.0, 1.0)), float(np.clip(arousal, -1.0, 1.0))
 
 
-def sample_valence_arousal(params: ExpressionParams, rng: np.random.Generator, *, noise: float = 0.08) -> tuple[float, float]:
+def sample_valence_arousal(
+    params: ExpressionParams, rng: np.random.Generator, *, noise: float = 0.08
+) -> tuple[float, float]:
     """:func:`valence_arousal_of` plus annotator-like Gaussian noise, clipped to [-1, 1]."""
     valence, arousal = valence_arousal_of(params)
     valence += noise * rng.standard_normal()
@@ -316,7 +324,13 @@ def sample_scene(
     if cartoon:
         background = tuple(int(c) for c in rng.integers(150, 250, size=3))
         return SceneParams(
-            width, height, center_x, center_y, scale, roll, yaw,
+            width,
+            height,
+            center_x,
+            center_y,
+            scale,
+            roll,
+            yaw,
             gaze=float(rng.normal(0, 0.015)),
             background=background,  # type: ignore[arg-type]
             clutter=int(rng.integers(0, 3)) if not aligned else 0,
@@ -324,7 +338,13 @@ def sample_scene(
             jpeg_quality=int(rng.integers(85, 96)),
         )
     return SceneParams(
-        width, height, center_x, center_y, scale, roll, yaw,
+        width,
+        height,
+        center_x,
+        center_y,
+        scale,
+        roll,
+        yaw,
         gaze=float(rng.normal(0, 0.02)),
         light_angle=float(rng.uniform(0, 2 * math.pi)),
         light_strength=float(rng.uniform(0.0, 0.4)),
@@ -581,7 +601,16 @@ def _draw_face(image: Image.Image, geo: _FaceGeometry, scene: SceneParams, style
         cap = np.vstack(
             [
                 _face_outline(app, np.linspace(-0.52 * math.pi, 0.52 * math.pi, 24)) * [1.06, 1.06],
-                np.array([[0.92, -0.15], [0.55, hairline_y + 0.12], [0.2, hairline_y], [-0.2, hairline_y], [-0.55, hairline_y + 0.12], [-0.92, -0.15]])
+                np.array(
+                    [
+                        [0.92, -0.15],
+                        [0.55, hairline_y + 0.12],
+                        [0.2, hairline_y],
+                        [-0.2, hairline_y],
+                        [-0.55, hairline_y + 0.12],
+                        [-0.92, -0.15],
+                    ]
+                )
                 * [app.face_width, 1.0],
             ]
         )
@@ -590,7 +619,6 @@ def _draw_face(image: Image.Image, geo: _FaceGeometry, scene: SceneParams, style
     # Nose: side shading, wrinkles, nostrils.
     nose_ink = ink if cartoon else _shade(skin, 0.6)
     lm = geo.landmarks
-    nose_depth = geo.landmark_depth
     for side in (-1, 1):
         side_line = np.array([[side * 0.05, lm[28, 1]], [side * 0.07, lm[30, 1]], [side * 0.11, lm[31, 1] - 0.03]])
         if not cartoon:
@@ -604,15 +632,31 @@ def _draw_face(image: Image.Image, geo: _FaceGeometry, scene: SceneParams, style
         for k in range(3):
             y = lm[27, 1] + 0.04 + 0.05 * k
             wrinkle = np.array([[-0.08, y + 0.015], [0.0, y - 0.01], [0.08, y + 0.015]])
-            _draw_line(draw, pose(wrinkle, 0.45), _shade(skin, 1.0 - 0.45 * strength) if not cartoon else ink, line_unit * strength * 1.3)
+            _draw_line(
+                draw,
+                pose(wrinkle, 0.45),
+                _shade(skin, 1.0 - 0.45 * strength) if not cartoon else ink,
+                line_unit * strength * 1.3,
+            )
     # Nasolabial folds deepen with smiles and disgust.
     fold = max(e.mouth_curve, 0.0) * 0.9 + 0.7 * e.nose_wrinkle
     if fold > 0.25:
         mouth_x, _, _, _, _ = geo.mouth_fns
         for side in (-1, 1):
             corner = lm[48] if side == -1 else lm[54]
-            pts = np.array([[side * 0.16, lm[31, 1] - 0.02], [side * 0.24, (lm[31, 1] + corner[1]) / 2], [corner[0] + side * 0.06, corner[1] + 0.04]])
-            _draw_line(draw, pose(pts, 0.3), ink if cartoon else _shade(skin, 1.0 - 0.3 * min(fold, 1.2)), line_unit * min(fold, 1.2))
+            pts = np.array(
+                [
+                    [side * 0.16, lm[31, 1] - 0.02],
+                    [side * 0.24, (lm[31, 1] + corner[1]) / 2],
+                    [corner[0] + side * 0.06, corner[1] + 0.04],
+                ]
+            )
+            _draw_line(
+                draw,
+                pose(pts, 0.3),
+                ink if cartoon else _shade(skin, 1.0 - 0.3 * min(fold, 1.2)),
+                line_unit * min(fold, 1.2),
+            )
 
     # Eyes: sclera, iris clipped to the lids, lids, crease.
     for shape in geo.eye_shapes:
@@ -637,20 +681,29 @@ def _draw_face(image: Image.Image, geo: _FaceGeometry, scene: SceneParams, style
     for brow in geo.brows:
         inner_first = brow if abs(brow[0, 0]) < abs(brow[-1, 0]) else brow[::-1]
         thickness = 0.055 * app.brow_thickness * np.linspace(1.0, 0.55, 5)
-        band = np.vstack([inner_first - [0, 1] * thickness[:, None] / 2, (inner_first + [0, 1] * thickness[:, None] / 2)[::-1]])
+        band = np.vstack(
+            [inner_first - [0, 1] * thickness[:, None] / 2, (inner_first + [0, 1] * thickness[:, None] / 2)[::-1]]
+        )
         # Brows are darker than the hair so that they read on any skin.
         _draw_polygon(draw, pose(band, 0.35), _shade(app.hair, 0.55) if not cartoon else ink)
     if e.brow_inner > 0.35:
         strength = min(1.0, e.brow_inner)
         for side in (-1, 1):
             frown = np.array([[side * 0.035, lm[21, 1] - 0.05], [side * 0.045, lm[21, 1] + 0.08]])
-            _draw_line(draw, pose(frown, 0.4), ink if cartoon else _shade(skin, 1.0 - 0.35 * strength), line_unit * strength)
+            _draw_line(
+                draw, pose(frown, 0.4), ink if cartoon else _shade(skin, 1.0 - 0.35 * strength), line_unit * strength
+            )
     if e.brow_raise > 0.5:  # forehead lines of raised brows
         strength = min(1.0, e.brow_raise - 0.3)
         for k in range(2):
             y = lm[19, 1] - 0.1 - 0.07 * k
             line = np.array([[-0.3, y + 0.02], [0.0, y], [0.3, y + 0.02]])
-            _draw_line(draw, pose(line, 0.3), ink if cartoon else _shade(skin, 1.0 - 0.25 * strength), line_unit * 0.8 * strength)
+            _draw_line(
+                draw,
+                pose(line, 0.3),
+                ink if cartoon else _shade(skin, 1.0 - 0.25 * strength),
+                line_unit * 0.8 * strength,
+            )
 
     # Mouth: lips, dark opening, teeth.
     mouth_x, inner_upper, inner_lower, outer_upper, outer_lower = geo.mouth_fns
@@ -669,11 +722,16 @@ def _draw_face(image: Image.Image, geo: _FaceGeometry, scene: SceneParams, style
             tooth_depth = min(0.055, 0.45 * geo.mouth_gap)
             ut = np.linspace(-0.75, 0.75, 13)
             teeth = np.vstack(
-                [np.stack([mouth_x(ut), inner_upper(ut)], axis=1), np.stack([mouth_x(ut[::-1]), inner_upper(ut[::-1]) + tooth_depth], axis=1)]
+                [
+                    np.stack([mouth_x(ut), inner_upper(ut)], axis=1),
+                    np.stack([mouth_x(ut[::-1]), inner_upper(ut[::-1]) + tooth_depth], axis=1),
+                ]
             )
             _draw_polygon(draw, pose(teeth, 0.35), (240, 238, 230))
     mouth_line = np.stack([mouth_x(u), inner_upper(u)], axis=1)
-    _draw_line(draw, pose(mouth_line, 0.35), ink if cartoon else _shade(app.lips, 0.45), line_unit * (1.1 if cartoon else 0.9))
+    _draw_line(
+        draw, pose(mouth_line, 0.35), ink if cartoon else _shade(app.lips, 0.45), line_unit * (1.1 if cartoon else 0.9)
+    )
 
 
 def _apply_photo_effects(array: np.ndarray, scene: SceneParams, rng: np.random.Generator) -> np.ndarray:
@@ -752,11 +810,6 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=int(quality))
     return buffer.getvalue()
-
-
-def with_expression(params: ExpressionParams, **changes: float) -> ExpressionParams:
-    """A copy of ``params`` with some fields changed (and clipped)."""
-    return replace(params, **changes).clipped()
 
 
 def expression_grid(*, seed: int = 0, photo_columns: int = 5, cartoon_columns: int = 2, tile: int = 96) -> Image.Image:
