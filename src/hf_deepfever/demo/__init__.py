@@ -1,0 +1,14 @@
+"""`deepfever demo`: the whole DeepFEVER recipe end to end on the synthetic demo corpus, on a CPU.
+
+Stages (see :mod:`hf_deepfever.demo.pipeline`): generate the corpus, train the teacher, distil a student,
+train the same student without distillation, evaluate all three, probe RAF-DB transfer, reload the student
+through ``AutoModel`` and both pipelines, draw the plots, assemble the Hub upload folder (dry run), and
+write ``demo_results.json`` / ``demo_results.md``.
+"""
+
+from __future__ import annotations
+
+from .pipeline import DEMO_STAGES, MODEL_NAMES, DemoRun, Stage, load_results, run_demo
+from .settings import PRESETS, DemoSettings, demo_settings
+
+__all__ = ["DEMO_STAGES", "MODEL_NAMES", "PRESETS", "DemoRun", "DemoSettings", "Stage", "demo_settings", "load_results", "run_demo"]

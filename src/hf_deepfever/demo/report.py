@@ -1,0 +1,133 @@
+"""The demo's results: a markdown table (teacher vs distilled student vs student without distillation, with
+chance levels), ``demo_results.md`` and ``demo_results.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pipeline import DemoRun
+
+COLUMNS = (("teacher", "Teacher"), ("student", "Student (distilled)"), ("baseline", "Student (no distillation)"))
+
+# (key, row label, chance level or a results key holding it, shown as a percentage)
+ROWS: tuple[tuple[str, str, Any, bool], ...] = (
+    ("affectnet_accuracy_8", "AffectNet-layout accuracy, 8 classes", 1 / 8, True),
+    ("affectnet_macro_f1_8", "AffectNet-layout macro-F1, 8 classes", None, True),
+    ("affectnet_accuracy_7", "AffectNet-layout accuracy, 7 classes", 1 / 7, True),
+    ("affectnet_macro_f1_7", "AffectNet-layout macro-F1, 7 classes", None, True),
+    ("valence_ccc", "Valence CCC", 0.0, False),
+    ("arousal_ccc", "Arousal CCC", 0.0, False),
+    ("fec_triplet_accuracy", "FEC-layout triplet accuracy", 1 / 3, True),
+    ("rafdb_linear_probe_accuracy", "RAF-DB-layout linear probe accuracy", "rafdb_chance_accuracy", True),
+    ("rafdb_linear_probe_macro_f1", "RAF-DB-layout linear probe macro-F1", None, True),
+)
+
+CHANCE_NOTES = (
+    "Chance: AffectNet validation is class-balanced, so guessing scores 1/8 = 12.5% (8 classes) and 1/7 = 14.3% "
+    "(7 classes); CCC is 0 for predictions unrelated to the targets; a triplet is right when its similar pair is the "
+    "closest of its three pairs, which random vectors get 1 time in 3 (33.3%); RAF-DB chance is the test share of the "
+    "most frequent train expression (what a probe that learned nothing would predict)."
+)
+
+
+def _format(value: Any, percent: bool) -> str:
+    if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
+
+
+def results_table(results: dict[str, Any]) -> str:
+    """The markdown table of the three models' metrics, with a chance column."""
+    models = results.get("models", {})
+    header = "| Metric | Chance | " + " | ".join(title for _, title in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (2 + len(COLUMNS))]
+    for key, label, chance, percent in ROWS:
+        chance_value = results.get(chance) if isinstance(chance, str) else chance
+        cells = [_format(models.get(name, {}).get(key), percent) for name, _ in COLUMNS]
+        lines.append(f"| {label} | {_format(chance_value, percent) if chance is not None else '-'} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| Parameters | - | "
+        + " | ".join(f"{models.get(name, {}).get('parameters', 0) / 1e6:.2f} M" for name, _ in COLUMNS)
+        + " |"
+    )
+    lines.append("| Backbone | - | " + " | ".join(str(models.get(name, {}).get("backbone", "n/a")) for name, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def pipeline_section(pipelines: dict[str, Any]) -> str:
+    """Markdown for the reload + pipelines stage."""
+    lines = [
+        "## Reloaded student and pipelines",
+        "",
+        f"`AutoModel.from_pretrained` -> `{pipelines['auto_model_class']}`; `image-feature-extraction` returns "
+        f"{pipelines['vector_size']}-d vectors (largest difference to the AutoModel's own: "
+        f"{pipelines['largest_difference_pipeline_vs_auto_model']:.1e}).",
+        "",
+        "| Face | RAF-DB label | `image-classification` top-1 | Score | Vector norm |",
+        "|---|---|---|---|---|",
+    ]
+    for index, face in enumerate(pipelines["faces"], start=1):
+        lines.append(f"| {index} | {face['rafdb_label']} | {face['predicted']} | {face['score']:.3f} | {face['vector_norm']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def timings_table(timings: dict[str, dict[str, float]]) -> str:
+    lines = ["| Stage | Wall clock (s) | CPU (s) |", "|---|---|---|"]
+    lines += [f"| {name} | {value['wall_s']:.1f} | {value['cpu_s']:.1f} |" for name, value in timings.items()]
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_results(run: DemoRun) -> str:
+    """Write ``demo_results.json`` and ``demo_results.md``; return the results table."""
+    run.results["timings"] = run.timings
+    table = results_table(run.results)
+    settings = run.settings
+    markdown = [
+        "# DeepFEVER demo results",
+        "",
+        "**All numbers are measured on the SYNTHETIC demo corpus** (procedurally drawn faces in the publishers' "
+        "file layouts). They show that the pipeline learns; they say nothing about real AffectNet, FEC or RAF-DB.",
+        "",
+        f"Teacher `{settings.teacher_backbone}`, students `{settings.student_backbone}`, {settings.image_size}x"
+        f"{settings.image_size} face crops, {settings.teacher_steps} teacher / {settings.student_steps} student steps "
+        f"of {settings.batch_size} faces, corpus size `{settings.corpus_size}`, seed {settings.seed}, no pretrained weights.",
+        "",
+        table,
+        "",
+        CHANCE_NOTES,
+        "",
+        *run.report_sections,
+        "## Plots",
+        "",
+        *[f"- {name}: `{Path(path).relative_to(run.output_dir)}`" for name, path in run.results.get("plots", {}).items()],
+        "",
+        "## Stage timings",
+        "",
+        timings_table(run.timings),
+        "",
+    ]
+    _write_atomic(run.output_dir / "demo_results.md", "\n".join(markdown))
+    _write_atomic(
+        run.output_dir / "demo_results.json", json.dumps(run.results, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    return table
+
+
+__all__ = ["CHANCE_NOTES", "pipeline_section", "results_table", "timings_table", "write_results"]

@@ -1,0 +1,88 @@
+"""How big the demo is: corpus size, backbones, image size and the optimisation of each training run.
+
+Two presets: ``full`` (``make demo``: tiny-but-real CPU models on the "small" synthetic corpus, chosen so the
+whole demo fits in 10 minutes on two CPU cores) and ``quick`` (every stage, minimal work: for tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Everything the demo's stages need to know besides the output folder."""
+
+    corpus_size: str = "small"
+    seed: int = 0
+    image_size: int = 64
+    teacher_backbone: str = "resnet10t"
+    student_backbone: str = "test_efficientnet"
+    embedding_dim: int = 64
+    teacher_steps: int = 300
+    student_steps: int = 300
+    batch_size: int = 64
+    eval_batch_size: int = 128
+    teacher_learning_rate: float = 3e-3
+    student_learning_rate: float = 3e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.05
+    dataloader_num_workers: int = 1
+    logging_steps: int = 10
+    pipeline_faces: int = 4
+    hub_repo_id: str = "your-username/deepfever-demo-student"
+
+    def training_arguments(self, steps: int, learning_rate: float) -> list[str]:
+        """The command-line arguments shared by the three training runs (CPU-sized, no checkpoints)."""
+        return [
+            "--image_size", str(self.image_size),
+            "--embedding_dim", str(self.embedding_dim),
+            "--no_backbone_pretrained",  # nothing may be downloaded
+            "--max_steps", str(steps),
+            "--per_device_train_batch_size", str(self.batch_size),
+            "--per_device_eval_batch_size", str(self.eval_batch_size),
+            "--learning_rate", str(learning_rate),
+            "--warmup_steps", str(self.warmup_steps),
+            "--weight_decay", str(self.weight_decay),
+            "--seed", str(self.seed),
+            "--mixed_precision", "no",
+            "--checkpointing_steps", "no",
+            "--eval_steps", "0",
+            "--logging_steps", str(self.logging_steps),
+            "--dataloader_num_workers", str(self.dataloader_num_workers),
+        ]  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, DemoSettings] = {
+    "full": DemoSettings(),
+    "quick": DemoSettings(
+        corpus_size="tiny",
+        image_size=32,
+        teacher_backbone="test_resnet",
+        student_backbone="test_efficientnet",
+        teacher_steps=2,
+        student_steps=2,
+        batch_size=8,
+        eval_batch_size=32,
+        warmup_steps=0,
+        dataloader_num_workers=0,
+        logging_steps=1,
+        pipeline_faces=2,
+    ),
+}
+
+
+def demo_settings(*, quick: bool = False, size: str | None = None, seed: int = 0) -> DemoSettings:
+    """The preset (``quick`` or ``full``), with the corpus size and seed overridden when given."""
+    settings = PRESETS["quick" if quick else "full"]
+    overrides: dict[str, Any] = {"seed": seed}
+    if size is not None:
+        overrides["corpus_size"] = size
+    return replace(settings, **overrides)
+
+
+__all__ = ["PRESETS", "DemoSettings", "demo_settings"]
