@@ -158,8 +158,9 @@ def test_teacher_trains_and_exports_a_hub_ready_folder(tmp_path):
     results = main([
         "--output_dir", str(out), "--affectnet_dir", str(folders["affectnet"]), "--fec_dir", str(folders["fec"]),
         "--max_steps", "4", "--eval_steps", "2", "--checkpointing_steps", "2", "--class_balancing", "sampler",
-        "--learning_rate", "1e-3", *TINY,
+        "--learning_rate", "1e-3", "--report_to", "tensorboard", *TINY,
     ])
+    assert list((out / "runs").rglob("events.out.tfevents.*"))  # the Accelerate tracker wrote its log
     for name in ("config.json", "model.safetensors", "modeling_deepfever.py", "preprocessor_config.json",
                  "training_args.json", "eval_results.json", "training_log.jsonl"):
         assert (out / name).is_file(), name

@@ -133,6 +133,7 @@ class _CyclingLoader:
             batch_sampler=self.batch_sampler,
             collate_fn=collate_rows,
             num_workers=args.dataloader_num_workers,
+            pin_memory=torch.cuda.is_available(),
             generator=torch.Generator().manual_seed(args.seed),
         )
         self.device = accelerator.device
@@ -220,6 +221,7 @@ def train(
         collate_fn=collate_rows,
         num_workers=args.dataloader_num_workers,
         drop_last=True,  # full batches only: identical micro-batch sizes on every process and step
+        pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(args.seed),
     )
     optimizer = _optimizer(model, args)
@@ -293,7 +295,6 @@ def train(
         # skip_first_batches loader counts from 0): set it, then ours, so both say the same epoch.
         epoch_loader.set_epoch(state.epoch)
         sampler.set_epoch(state.epoch)
-        finished = False
         for batch in epoch_loader:
             auxiliary_batches = {name: next(cycler) for name, cycler in auxiliary.items()}
             with accelerator.accumulate(model):
@@ -323,9 +324,8 @@ def train(
             if every_checkpoint and step % every_checkpoint == 0:
                 checkpoint_now()
             if step >= total_steps:
-                finished = True
                 break
-        if not finished:
+        if state.batches_seen_in_epoch >= len(loader):  # the epoch ran to its end (possibly on the last step)
             state.epoch += 1
             state.batches_seen_in_epoch = 0
             if args.checkpointing_steps == "epoch":
