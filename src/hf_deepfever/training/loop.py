@@ -251,6 +251,8 @@ def train(
         accelerator.print(f"resumed from {checkpoint} at step {state.global_step}")
         if accelerator.is_main_process:
             _truncate_log(output_dir / TRAINING_LOG, state.global_step)
+    elif accelerator.is_main_process:
+        _truncate_log(output_dir / TRAINING_LOG, 0)  # a fresh run starts a fresh log
 
     if args.report_to != "none":
         accelerator.init_trackers(tracker_name, config=_scalar_config(hyperparameters or {}))
