@@ -77,3 +77,23 @@ def test_missing_list_raises_and_cache_is_reused(tmp_path, monkeypatch):
     (tmp_path / "fec" / "FEC_dataset" / fec.LIST_FILES["test"]).unlink()
     with pytest.raises(FileNotFoundError, match=r"FEC: test list.*faceexp-comparison-data-test-public\.csv"):
         load_fec(tmp_path / "fec", cache_dir=tmp_path / "cache")
+
+
+def test_fast_url_path_agrees_with_urllib():
+    import urllib.parse
+
+    urls = [
+        "http://farm4.staticflickr.com/3679/12137399835_c4b7e9a5a4.jpg",
+        "https://x.org/a/b.PNG?size=large#top",
+        "http://x.org",
+        "http://x.org?q=a/b.png",
+        "http://x.org#a/b.png",
+        "http://user@x.org:8080/p/q.webp",
+        "ftp://x.org/y.gif",
+        "//x.org/y.png",
+        "relative/path.bmp",
+        "mailto:someone@x.org",
+        "",
+    ]
+    for url in urls:
+        assert fec._url_path(url) == urllib.parse.urlsplit(url).path, url
