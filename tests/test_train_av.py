@@ -93,3 +93,13 @@ def test_train_resume_and_reload(recola_dir, tmp_path):
 def test_missing_recola_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="--recola_dir"):
         _script().main(["--output_dir", str(tmp_path / "out")])
+
+
+def test_demo_stage_runs_quick(recola_dir, tmp_path):
+    from hf_deepfever.training.av import demo_stage_arguments, run_demo_stage
+
+    argv = demo_stage_arguments(recola_dir, tmp_path / "av", quick=True)
+    assert argv[argv.index("--visual_cache_dir") + 1].startswith(str(tmp_path / "av"))  # nothing written elsewhere
+    results = run_demo_stage(recola_dir, tmp_path / "av", quick=True)
+    assert isinstance(results["beats_baseline"], bool)
+    assert (tmp_path / "av" / "eval_results.json").is_file() and (tmp_path / "av" / "visual_cache").is_dir()
