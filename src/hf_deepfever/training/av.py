@@ -28,7 +28,7 @@ from .. import DeepFeverConfig, DeepFeverImageProcessor, DeepFeverModel
 from ..configuration_deepfever_av import DeepFeverAVConfig
 from ..feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
 from ..metrics import ccc
-from ..modeling_deepfever_av import ccc_loss_per_dimension
+from ..modeling_deepfever_av import DeepFeverAVModel, ccc_loss_per_dimension
 from ..processing_deepfever import DeepFeverAVProcessor
 from ..video.faces import FaceLocator
 from .arguments import TrainingArguments, parse_arguments, to_json_dict
@@ -125,11 +125,15 @@ def build_vision(model_args: AVModelArguments) -> tuple[DeepFeverModel, DeepFeve
     return DeepFeverModel(config), DeepFeverImageProcessor(size={"height": side, "width": side})
 
 
-def build_av_model(model_args: AVModelArguments, vision: DeepFeverModel, extractor: DeepFeverAudioFeatureExtractor):
-    from ..modeling_deepfever_av import DeepFeverAVModel
-
+def build_av_model(
+    model_args: AVModelArguments, vision: DeepFeverModel, extractor: DeepFeverAudioFeatureExtractor
+) -> DeepFeverAVModel:
+    """A new DeepFEVER-AV model around (a copy of the weights of) the given frozen extractor."""
+    # The extractor's own settings only (not where it was loaded from, nor its Auto-class wiring).
+    volatile = {"auto_map", "architectures", "_name_or_path", "transformers_version", "dtype", "torch_dtype"}
+    vision_settings = {k: v for k, v in vision.config.to_dict().items() if k not in volatile}
     config = DeepFeverAVConfig(
-        vision_config=vision.config.to_dict(),
+        vision_config=vision_settings,
         num_mel_bins=extractor.feature_size,
         audio_context_frames=extractor.context_frames,
         audio_channels=model_args.channels(),
