@@ -4,10 +4,12 @@ Compared in the same process, interleaved, on the same files and the same weight
 - `peer`: what users of other libraries write: PIL open, timm's eval transform
   (`create_transform(**resolve_data_config(...))`), one model call per image;
 - `batching_alone`: decode and preprocess every image sequentially, then the model at batch B;
-- `ours`: `hf_deepfever.inference.iter_extraction` (decoding in DataLoader workers, overlapped with compute),
-  as `deepfever extract` runs it, with the model's threads at torch's setting and at cores - workers.
-The ceiling is the model's own per-image time at batch 1 divided by that at batch B (inputs already in
-memory): batching cannot buy more than that, and reaching it means decoding no longer adds to compute.
+- `ours_*`: `hf_deepfever.inference.iter_extraction` (decoding in DataLoader workers, overlapped with
+  compute) as `deepfever extract` runs it: its defaults (CPU: batch 8, model threads = cores - workers),
+  and variants (batch B, threads = all cores, no workers, channels-last).
+The issue's ceiling is the model's own per-image time at batch 1 divided by that at batch B (inputs in
+memory). Where that is below 1 (large batches overflow the CPU caches), the target is simply to beat
+the peer: speedup >= max(1, ceiling).
 Process start-up (`import` + CLI) and model loading are timed separately, in subprocesses.
 """
 
@@ -69,7 +71,7 @@ def _batching_alone(model: torch.nn.Module, processor: Any, files: list[Path], b
     return run
 
 
-def _ours(model, processor, files, batch_size, num_threads=None, num_workers=None):
+def _ours(model, processor, files, batch_size=None, num_threads=None, num_workers=None):
     from hf_deepfever.inference import iter_extraction
 
     def run() -> list[Any]:
@@ -83,6 +85,13 @@ def _ours(model, processor, files, batch_size, num_threads=None, num_workers=Non
     return run
 
 
+def _channels_last_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The same weights in NHWC, as `load_extractor(..., channels_last=True)` / `extract --channels-last` give."""
+    import copy
+
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
 def _subprocess_seconds(code: str) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -90,13 +99,14 @@ def _subprocess_seconds(code: str) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from hf_deepfever.inference import default_num_workers, load_extractor, usable_cores
+    from hf_deepfever.inference import default_batch_size, default_num_workers, load_extractor, usable_cores
 
     backbone, image_size, photo_size, count, batch, repeats = (
-        ("test_efficientnet", 64, 96, 8, 4, 1) if quick else ("efficientnet_b0", 224, 448, 64, 32, 3)
+        ("test_efficientnet", 64, 96, 16, 8, 1) if quick else ("efficientnet_b0", 224, 448, 64, 32, 3)
     )
     threads = torch.get_num_threads()
-    workers = min(default_num_workers(), count // batch)
+    cpu_batch = default_batch_size(torch.device("cpu"))
+    workers = min(default_num_workers(), -(-count // cpu_batch))
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as workdir:
         files = write_jpegs(Path(workdir) / "faces", count, photo_size)
         model_dir = save_model(Path(workdir) / "model", backbone, image_size, with_heads=False)
@@ -115,53 +125,62 @@ def run(quick: bool) -> dict[str, Any]:
 
         one = torch.randn(1, 3, image_size, image_size)
         many = torch.randn(batch, 3, image_size, image_size)
+        small = torch.randn(cpu_batch, 3, image_size, image_size)
         candidates = {
             "model_batch_1_x8": lambda: [model(one) for _ in range(8)],
+            f"model_batch_{cpu_batch}_x{batch // cpu_batch}": lambda: [model(small) for _ in range(batch // cpu_batch)],
             f"model_batch_{batch}": lambda: model(many),
             "peer": _peer(model, files),
-            "peer_1_thread": _with_threads(1, _peer(model, files)),
             "batching_alone": _batching_alone(model, processor, files, batch),
-            "ours_default": _ours(model, processor, files, batch),
-            "ours_threads_all_cores": _ours(model, processor, files, batch, num_threads=usable_cores()),
-            "ours_no_workers": _ours(model, processor, files, batch, num_workers=0),
+            "ours_default": _ours(model, processor, files, None),
+            f"ours_batch_{batch}": _ours(model, processor, files, batch),
+            "ours_threads_all_cores": _ours(model, processor, files, None, num_threads=usable_cores()),
+            "ours_no_workers": _ours(model, processor, files, None, num_workers=0),
+            "ours_channels_last": _ours(_channels_last_copy(model), processor, files, None),
         }
+        if threads != 1:  # with one thread the peer already runs at its best setting
+            candidates["peer_1_thread"] = _with_threads(1, _peer(model, files))
         with torch.inference_mode():
             times = {name: summary(t) for name, t in interleaved(candidates, repeats=repeats, warmup=1).items()}
 
     per_image_1 = times["model_batch_1_x8"]["median_s"] / 8
+    per_image_small = times[f"model_batch_{cpu_batch}_x{batch // cpu_batch}"]["median_s"] / batch
     per_image_b = times[f"model_batch_{batch}"]["median_s"] / batch
     ceiling = ratio(per_image_1, per_image_b)
-    best_ours = min(
-        ("ours_default", "ours_threads_all_cores", "ours_no_workers"), key=lambda k: times[k]["median_s"]
-    )
-    # Against the faster of the two peer variants, so that a thread setting cannot flatter ours.
-    peer_s = min(times["peer"]["median_s"], times["peer_1_thread"]["median_s"])
+    ours_names = [name for name in times if name.startswith("ours_")]
+    best_ours = min(ours_names, key=lambda k: times[k]["median_s"])
+    # Against the faster of the peer variants, so that a thread setting cannot flatter ours.
+    peer_s = min(times[name]["median_s"] for name in ("peer", "peer_1_thread") if name in times)
     speedup = ratio(peer_s, times["ours_default"]["median_s"])
-    compute_s = per_image_b * count
+    target = max(1.0, ceiling)
+    compute_s = min(per_image_small, per_image_b) * count
     return {
         "description": (
             f"{count} JPEGs {photo_size}px -> vectors, {backbone} @ {image_size}, batch {batch}, "
-            f"{workers} decoding worker(s), model threads {threads}"
+            f"default batch {cpu_batch}, {workers} decoding worker(s), torch threads {threads}"
         ),
         "threads": threads,
         "headline": {
             "metric": "best peer time / ours (extract path) vs ceiling = model per-image time batch 1 / batch B",
             "value": speedup,
-            "target": f">= ceiling ({ceiling:.2f})",
-            "holds": speedup >= ceiling,
+            "target": f">= max(1, ceiling {ceiling:.2f})",
+            "holds": speedup >= target,
         },
         "figures": {
             "ceiling_batch1_over_batchB": ceiling,
             "speedup_vs_best_peer": speedup,
-            "speedup_vs_peer_default_threads": ratio(times["peer"]["median_s"], times["ours_default"]["median_s"]),
+            "speedup_vs_best_peer_by_variant": {name: ratio(peer_s, times[name]["median_s"]) for name in ours_names},
             "speedup_vs_batching_alone": ratio(times["batching_alone"]["median_s"], times["ours_default"]["median_s"]),
             "batching_alone_vs_peer": ratio(times["peer"]["median_s"], times["batching_alone"]["median_s"]),
             "overlap_efficiency": ratio(compute_s, times["ours_default"]["median_s"]),
             "best_ours_variant": best_ours,
-            "ms_per_image": {name: 1e3 * t["median_s"] / count for name, t in times.items() if name in (
-                "peer", "batching_alone", "ours_default", "ours_threads_all_cores", "ours_no_workers")},
+            "ms_per_image": {
+                name: 1e3 * t["median_s"] / count for name, t in times.items() if not name.startswith("model_")
+            },
             "model_ms_per_image_batch_1": 1e3 * per_image_1,
             "model_ms_per_image_batch_B": 1e3 * per_image_b,
+            f"model_ms_per_image_batch_{cpu_batch}": 1e3 * per_image_small,
+            "default_batch_size": cpu_batch,
             "decoding_workers": workers,
             "process_import_s": import_s,
             "model_load_s": load_s,

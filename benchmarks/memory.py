@@ -1,8 +1,8 @@
 """Benchmark 7: peak memory of batch inference at batch 1, 32 and 256.
 
 CPU: each measurement runs in its own fresh process, which loads the model, builds the input, notes its
-resident set size, runs one forward pass under `inference_mode`, and reports its peak RSS (ru_maxrss)
-minus that baseline: the memory the forward pass itself needs. CUDA: `torch.cuda.max_memory_allocated`.
+resident set size (restarting the kernel's high-water mark there), runs one forward pass under
+`inference_mode`, and reports its peak RSS (VmHWM) minus that baseline: the memory the forward pass itself needs. CUDA: `torch.cuda.max_memory_allocated`.
 --quick measures in-process by sampling RSS (fresh processes cost seconds each on a loaded machine).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .timing import current_rss_mb, peak_rss_mb
+from .timing import current_rss_mb, peak_rss_mb, reset_peak_rss
 
 _CHILD = """
 import json, sys, torch
@@ -37,11 +37,13 @@ def measure_in_this_process(backbone: str, image_size: int, batch: int, threads:
     torch.set_num_threads(threads)
     model = _model(backbone, image_size)
     pixels = torch.randn(batch, 3, image_size, image_size)
+    reset_peak_rss()
     baseline = current_rss_mb()
     with torch.inference_mode():
         model(pixels)
     return {
         "forward_peak_mb": peak_rss_mb() - baseline,
+        "model_and_input_rss_mb": baseline,
         "process_peak_mb": peak_rss_mb(),
         "input_mb": pixels.numel() * 4 / 2**20,
     }
@@ -107,7 +109,7 @@ def run(quick: bool) -> dict[str, Any]:
         },
         "figures": {
             "method": "cuda max_memory_allocated" if torch.cuda.is_available()
-            else ("in-process RSS sampling" if quick else "fresh process per batch, ru_maxrss - RSS before forward"),
+            else ("in-process RSS sampling" if quick else "fresh process per batch, VmHWM - RSS before forward"),
             "by_batch": results,
         },
     }

@@ -28,7 +28,7 @@ def run(quick: bool) -> dict[str, Any]:
         times = interleaved(
             {"timm_backbone": lambda: model.backbone(pixels), "deepfever_model": lambda: model(pixels)},
             repeats=repeats,
-            warmup=2,
+            warmup=1,
         )
     bare, ours = summary(times["timm_backbone"]), summary(times["deepfever_model"])
     overhead = ratio(ours["min_s"], bare["min_s"])

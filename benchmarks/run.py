@@ -59,7 +59,46 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, only: list[str] | None = None, threads: int | None = None) -> dict[str, Any]:
+def _flat_figures(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Scalar figures, nested names joined with '.', raw timing lists left to the JSON."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in figures.items():
+        if key == "times":
+            continue
+        if isinstance(value, dict):
+            if {"min_s", "median_s"} <= set(value):
+                rows.append((f"{prefix}{key}.median_s", value["median_s"]))
+                continue
+            rows.extend(_flat_figures(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def markdown_details(results: dict[str, Any]) -> str:
+    """Every scalar figure of every benchmark, for RESULTS.md."""
+    parts = []
+    for name, result in results.items():
+        if "error" in result:
+            continue
+        parts.append(f"### {name}\n{result['description']}\n")
+        parts.extend(f"- `{key}`: {_format(value)}" for key, value in _flat_figures(result["figures"]))
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_json(report: dict[str, Any], output: str) -> None:
+    """Atomic write (temporary file + rename): a reader never sees half a report."""
+    tmp = f"{output}.{os.getpid()}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(report, handle, indent=2, default=str)
+    os.replace(tmp, output)
+
+
+def run(
+    quick: bool, only: list[str] | None = None, threads: int | None = None, output: str | None = None
+) -> dict[str, Any]:
+    """Run the benchmarks in order; with `output`, the JSON is rewritten after each one (partial results survive)."""
     if threads is not None:
         torch.set_num_threads(threads)
     report: dict[str, Any] = {
@@ -79,6 +118,8 @@ def run(quick: bool, only: list[str] | None = None, threads: int | None = None) 
         result["seconds"] = time.perf_counter() - start
         report["results"][name] = result
         print(f"[{name}] {result['seconds']:.0f} s, load {loadavg()}", file=sys.stderr, flush=True)
+        if output is not None:
+            write_json(report, output)
     report["loadavg_after"] = loadavg()
     return report
 
@@ -91,18 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="results.json", help="JSON file to write (default: results.json).")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's).")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="Run only these benchmarks.")
+    parser.add_argument("--details", action="store_true", help="Also print every figure (markdown list).")
     args = parser.parse_args(argv)
-    report = run(args.quick, args.only, args.threads)
-    tmp = f"{args.output}.{os.getpid()}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(report, handle, indent=2, default=str)
-    os.replace(tmp, args.output)
+    report = run(args.quick, args.only, args.threads, args.output)
+    write_json(report, args.output)
     machine = report["machine"]
     print(
         f"{report['mode']} run {machine['date_utc']}: {machine['cores_usable']} cores ({machine['cpu']}), "
         f"torch {machine['torch']}, load {report['loadavg_before']} -> {report['loadavg_after']}\n"
     )
     print(markdown_table(report["results"]))
+    if args.details:
+        print("\n" + markdown_details(report["results"]))
     return 1 if any("error" in r for r in report["results"].values()) else 0
 
 

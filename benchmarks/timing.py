@@ -73,8 +73,33 @@ def loadavg() -> list[float]:
         return []
 
 
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Restart the peak-RSS high-water mark at the current RSS (Linux: /proc/self/clear_refs); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident set size in MiB: Linux VmHWM (ru_maxrss would include the RSS of the
+    parent at fork time, which survives exec); elsewhere ru_maxrss (macOS bytes)."""
+    hwm = _proc_status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024
 
@@ -125,6 +150,7 @@ __all__ = [
     "loadavg",
     "machine_info",
     "peak_rss_mb",
+    "reset_peak_rss",
     "ratio",
     "summary",
     "sync",

@@ -58,6 +58,12 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass: 32 on accelerators; 8 on CPU, where larger batches no longer fit the caches
+    (efficientnet_b0 @ 224 on one core: 35 ms/image at batch 1-4, 38 at 8, 66 at 16, 95 at 32)."""
+    return 8 if device.type == "cpu" else 32
+
+
 class ImageFileDataset(Dataset):
     """Image files -> preprocessed pixel tensors; an unusable file yields its error instead of raising,
     so the caller decides whether to stop or skip."""
@@ -118,7 +124,7 @@ def iter_extraction(
     processor: Any,
     files: Sequence[Path],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     num_workers: int | None = None,
     device: torch.device | str | None = None,
     skip_bad: bool = False,
@@ -127,7 +133,8 @@ def iter_extraction(
 ) -> Iterator[ExtractionBatch]:
     """Yield one `ExtractionBatch` per batch of files, in file order.
 
-    `num_threads` sets torch's intra-op threads for the model while extracting. None (default): on CPU with
+    `batch_size` None: `default_batch_size(device)`. `num_threads` sets torch's intra-op threads for the
+    model while extracting. None (default): on CPU with
     decoding workers, cores - workers, so that the model's threads and the workers never outnumber the cores
     (oversubscribed OpenMP threads wait on each other: measured 10x slower on a loaded 2-core machine, see
     benchmarks/RESULTS.md); otherwise torch's current setting. Workers always run single-threaded (the
@@ -136,9 +143,10 @@ def iter_extraction(
     An unreadable file raises `ImageFileError` naming it, unless `skip_bad`, in which case it is recorded in
     `report.skipped` and left out.
     """
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    batch_size = default_batch_size(device) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = resolve_device(device) if not isinstance(device, torch.device) else device
     workers = default_num_workers() if num_workers is None else num_workers
     workers = min(workers, max(0, (len(files) + batch_size - 1) // batch_size))  # no idle workers for tiny runs
     loader = DataLoader(
@@ -178,14 +186,27 @@ def iter_extraction(
                 yield ExtractionBatch(paths, vectors)
 
 
-def load_extractor(model_id: str, *, device: torch.device, dtype: torch.dtype = torch.float32, **hub_kwargs: Any):
-    """Load a DeepFEVER checkpoint (folder or Hub id) with its heads when it has them, and its processor."""
+def load_extractor(
+    model_id: str,
+    *,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    **hub_kwargs: Any,
+):
+    """Load a DeepFEVER checkpoint (folder or Hub id) with its heads when it has them, and its processor.
+
+    `channels_last` stores the convolution weights NHWC (`iter_extraction` then feeds NHWC inputs), which
+    is faster for CNN backbones on most CPUs and GPUs (measured gains in benchmarks/RESULTS.md).
+    """
     from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
     config = AutoConfig.from_pretrained(model_id, **hub_kwargs)
     with_heads = "DeepFeverForExpressionRecognition" in (getattr(config, "architectures", None) or [])
     model_class = AutoModelForImageClassification if with_heads else AutoModel
     model = model_class.from_pretrained(model_id, dtype=dtype, **hub_kwargs).to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     processor = AutoImageProcessor.from_pretrained(model_id, **hub_kwargs)
     return model, processor
 
@@ -195,6 +216,7 @@ __all__ = [
     "ExtractionReport",
     "ImageFileDataset",
     "collate_image_files",
+    "default_batch_size",
     "default_num_workers",
     "iter_extraction",
     "load_extractor",

@@ -26,13 +26,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", help="Image files and/or folders (searched recursively).")
     parser.add_argument("--model", required=True, help="A saved DeepFEVER folder or a Hub repo id.")
     parser.add_argument("--output", required=True, help="Output table: .parquet or .csv.")
-    parser.add_argument("--batch-size", type=int, default=32, help="Images per forward pass (default: 32).")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="Images per forward pass (default: 8 on CPU, 32 on accelerators)."
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
     parser.add_argument(
         "--dtype", default="float32", choices=("float32", "bfloat16", "float16"), help="Model weights dtype."
     )
     parser.add_argument(
         "--num-workers", type=int, default=None, help="Decoding workers (default: min(4, cores - 1))."
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="Run the model in channels-last memory format (faster for CNN backbones; see benchmarks/RESULTS.md).",
     )
     parser.add_argument(
         "--num-threads",
@@ -117,7 +124,11 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model, processor = load_extractor(
-        args.model, device=device, dtype=getattr(torch, args.dtype), trust_remote_code=args.trust_remote_code
+        args.model,
+        device=device,
+        dtype=getattr(torch, args.dtype),
+        channels_last=args.channels_last,
+        trust_remote_code=args.trust_remote_code,
     )
     id2label = {int(k): v for k, v in model.config.id2label.items()} if hasattr(model, "heads") else None
     if id2label is None:
