@@ -114,7 +114,7 @@ def train_teacher(run: DemoRun) -> None:
         [
             "--backbone", settings.teacher_backbone,
             *_corpus_arguments(run),
-            *settings.training_arguments(settings.teacher_steps, settings.teacher_learning_rate),
+            *settings.training_arguments(teacher=True),
         ],
     )  # fmt: skip
 
@@ -133,7 +133,7 @@ def distil_student(run: DemoRun) -> None:
             "--teacher", str(run.model_dir("teacher")),
             "--teacher_cache_dir", str(run.output_dir / "teacher_cache"),
             *_corpus_arguments(run, unlabelled=True),
-            *settings.training_arguments(settings.student_steps, settings.student_learning_rate),
+            *settings.training_arguments(teacher=False),
         ],
     )  # fmt: skip
 
@@ -150,7 +150,7 @@ def train_baseline(run: DemoRun) -> None:
         [
             "--backbone", settings.student_backbone,
             *_corpus_arguments(run),
-            *settings.training_arguments(settings.student_steps, settings.student_learning_rate),
+            *settings.training_arguments(teacher=False),
         ],
     )  # fmt: skip
 
@@ -190,6 +190,7 @@ def evaluate_models(run: DemoRun) -> None:
         run.model_results(name).update(stored)
         run.model_results(name)["parameters"] = int(sum(p.numel() for p in model.parameters()))
         run.model_results(name)["backbone"] = model.config.backbone
+        run.model_results(name)["image_size"] = model.config.image_size
     run.artifacts["affectnet_labels"] = np.asarray(validation["expression"], dtype=np.int64)
     run.artifacts["expression_names"] = validation.features["expression"].names
 

@@ -52,6 +52,11 @@ def results_table(results: dict[str, Any]) -> str:
         cells = [_format(models.get(name, {}).get(key), percent) for name, _ in COLUMNS]
         lines.append(f"| {label} | {_format(chance_value, percent) if chance is not None else '-'} | " + " | ".join(cells) + " |")
     lines.append(
+        "| Input size | - | "
+        + " | ".join(f"{models.get(name, {}).get('image_size', 'n/a')} px" for name, _ in COLUMNS)
+        + " |"
+    )
+    lines.append(
         "| Parameters | - | "
         + " | ".join(f"{models.get(name, {}).get('parameters', 0) / 1e6:.2f} M" for name, _ in COLUMNS)
         + " |"
@@ -105,9 +110,10 @@ def write_results(run: DemoRun) -> str:
         "**All numbers are measured on the SYNTHETIC demo corpus** (procedurally drawn faces in the publishers' "
         "file layouts). They show that the pipeline learns; they say nothing about real AffectNet, FEC or RAF-DB.",
         "",
-        f"Teacher `{settings.teacher_backbone}`, students `{settings.student_backbone}`, {settings.image_size}x"
-        f"{settings.image_size} face crops, {settings.teacher_steps} teacher / {settings.student_steps} student steps "
-        f"of {settings.batch_size} faces, corpus size `{settings.corpus_size}`, seed {settings.seed}, no pretrained weights.",
+        f"Teacher `{settings.teacher_backbone}` on {settings.teacher_image_size}px face crops, {settings.teacher_steps} steps "
+        f"of {settings.teacher_batch_size} faces (+ FEC triplets); students `{settings.student_backbone}` on "
+        f"{settings.student_image_size}px crops, {settings.student_steps} steps of {settings.batch_size} faces; "
+        f"corpus size `{settings.corpus_size}`, seed {settings.seed}, no pretrained weights.",
         "",
         table,
         "",

@@ -16,13 +16,15 @@ class DemoSettings:
 
     corpus_size: str = "small"
     seed: int = 0
-    image_size: int = 64
-    teacher_backbone: str = "resnet10t"
+    teacher_image_size: int = 64
+    student_image_size: int = 48
+    teacher_backbone: str = "test_efficientnet"
     student_backbone: str = "test_efficientnet"
     embedding_dim: int = 64
-    teacher_steps: int = 300
-    student_steps: int = 300
-    batch_size: int = 64
+    teacher_steps: int = 200
+    student_steps: int = 200
+    teacher_batch_size: int = 32
+    batch_size: int = 32
     eval_batch_size: int = 128
     teacher_learning_rate: float = 3e-3
     student_learning_rate: float = 3e-3
@@ -33,16 +35,16 @@ class DemoSettings:
     pipeline_faces: int = 4
     hub_repo_id: str = "your-username/deepfever-demo-student"
 
-    def training_arguments(self, steps: int, learning_rate: float) -> list[str]:
-        """The command-line arguments shared by the three training runs (CPU-sized, no checkpoints)."""
+    def training_arguments(self, *, teacher: bool) -> list[str]:
+        """The command-line arguments of the teacher's or a student's training run (CPU-sized, no checkpoints)."""
         return [
-            "--image_size", str(self.image_size),
+            "--image_size", str(self.teacher_image_size if teacher else self.student_image_size),
             "--embedding_dim", str(self.embedding_dim),
             "--no_backbone_pretrained",  # nothing may be downloaded
-            "--max_steps", str(steps),
-            "--per_device_train_batch_size", str(self.batch_size),
+            "--max_steps", str(self.teacher_steps if teacher else self.student_steps),
+            "--per_device_train_batch_size", str(self.teacher_batch_size if teacher else self.batch_size),
             "--per_device_eval_batch_size", str(self.eval_batch_size),
-            "--learning_rate", str(learning_rate),
+            "--learning_rate", str(self.teacher_learning_rate if teacher else self.student_learning_rate),
             "--warmup_steps", str(self.warmup_steps),
             "--weight_decay", str(self.weight_decay),
             "--seed", str(self.seed),
@@ -61,11 +63,13 @@ PRESETS: dict[str, DemoSettings] = {
     "full": DemoSettings(),
     "quick": DemoSettings(
         corpus_size="tiny",
-        image_size=32,
+        teacher_image_size=32,
+        student_image_size=32,
         teacher_backbone="test_resnet",
         student_backbone="test_efficientnet",
         teacher_steps=2,
         student_steps=2,
+        teacher_batch_size=8,
         batch_size=8,
         eval_batch_size=32,
         warmup_steps=0,
