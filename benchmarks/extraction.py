@@ -92,6 +92,15 @@ def _channels_last_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
+def _onnxruntime(model: torch.nn.Module, workdir: str, workers: int):
+    """What `deepfever extract --onnx` runs: the exported graph in onnxruntime with cores - workers threads."""
+    from hf_deepfever.inference import usable_cores
+    from hf_deepfever.onnx_export import OnnxRuntimeExtractor, export_onnx
+
+    path = export_onnx(model, Path(workdir) / "model.onnx")
+    return OnnxRuntimeExtractor(path, model.config, threads=max(1, usable_cores() - workers))
+
+
 def _subprocess_seconds(code: str) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -137,6 +146,7 @@ def run(quick: bool) -> dict[str, Any]:
             "ours_threads_all_cores": _ours(model, processor, files, None, num_threads=usable_cores()),
             "ours_no_workers": _ours(model, processor, files, None, num_workers=0),
             "ours_channels_last": _ours(_channels_last_copy(model), processor, files, None),
+            "ours_onnxruntime": _ours(_onnxruntime(model, workdir, workers), processor, files, None),
         }
         if threads != 1:  # with one thread the peer already runs at its best setting
             candidates["peer_1_thread"] = _with_threads(1, _peer(model, files))

@@ -54,3 +54,24 @@ def test_cli_rejects_wrong_extension_and_missing_folder(tiny_model_dir, tmp_path
     assert ".onnx" in capsys.readouterr().err
     assert main(["export-onnx", "--model", tiny_model_dir, "--output", str(tmp_path / "no" / "m.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_extract_with_onnx_matches_pytorch_rows(tiny_model_dir, tmp_path):
+    import pandas as pd
+
+    from bad_images import write_good_jpeg
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for index in range(3):
+        write_good_jpeg(folder / f"face_{index}.jpg", seed=index)
+    tables = {}
+    for name, extra in (("torch", []), ("onnx", ["--onnx"])):
+        output = tmp_path / f"{name}.parquet"
+        args = ["extract", str(folder), "--model", tiny_model_dir, "--output", str(output), "--num-workers", "0"]
+        assert main(args + extra) == 0
+        tables[name] = pd.read_parquet(output)
+    assert list(tables["onnx"]["path"]) == list(tables["torch"]["path"])
+    assert list(tables["onnx"]["expression"]) == list(tables["torch"]["expression"])
+    np.testing.assert_allclose(np.stack(tables["onnx"]["vector"]), np.stack(tables["torch"]["vector"]), atol=1e-4)
+    np.testing.assert_allclose(tables["onnx"]["valence"], tables["torch"]["valence"], atol=1e-4)

@@ -160,9 +160,10 @@ def iter_extraction(
     )
     if num_threads is None and device.type == "cpu" and workers > 0:
         num_threads = max(1, usable_cores() - workers)
-    has_heads = hasattr(model, "heads")
-    dtype = next(model.parameters()).dtype
-    channels_last = _is_channels_last(model)
+    # `model` may also be an `onnx_export.OnnxRuntimeExtractor`, which states these instead of having parameters.
+    has_heads = getattr(model, "has_expression_heads", hasattr(model, "heads"))
+    dtype = getattr(model, "input_dtype", None) or next(model.parameters()).dtype
+    channels_last = isinstance(model, torch.nn.Module) and _is_channels_last(model)
     with torch_threads(num_threads), torch.inference_mode():
         for batch in loader:
             for index, reason in batch["errors"]:

@@ -12,6 +12,8 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,4 +121,26 @@ def check_onnx(
     return OnnxCheck(diffs, tolerance)
 
 
-__all__ = ["DEFAULT_OPSET", "OnnxCheck", "check_onnx", "export_onnx", "onnx_session", "output_names"]
+class OnnxRuntimeExtractor:
+    """An exported DeepFEVER graph run by onnxruntime behind the PyTorch model's call, for `iter_extraction`:
+    `extractor(pixel_values=...)` returns `pooler_output` (+ `logits`, `valence_arousal`) as CPU tensors."""
+
+    input_dtype = torch.float32
+
+    def __init__(self, path: str | os.PathLike, config: Any, *, threads: int | None = None) -> None:
+        self.session = onnx_session(path, threads=threads)
+        self.config = config
+        self.names = [output.name for output in self.session.get_outputs()]
+        self.has_expression_heads = "logits" in self.names
+
+    def __call__(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        pixels = pixel_values.detach().to("cpu", torch.float32).contiguous().numpy()
+        named = dict(zip(self.names, self.session.run(None, {"pixel_values": pixels})))
+        return SimpleNamespace(
+            pooler_output=torch.from_numpy(named["expression_vector"]),
+            logits=torch.from_numpy(named["logits"]) if "logits" in named else None,
+            valence_arousal=torch.from_numpy(named["valence_arousal"]) if "valence_arousal" in named else None,
+        )
+
+
+__all__ = ["DEFAULT_OPSET", "OnnxRuntimeExtractor", "OnnxCheck", "check_onnx", "export_onnx", "onnx_session", "output_names"]
