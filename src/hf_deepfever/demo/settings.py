@@ -31,6 +31,9 @@ class DemoSettings:
     warmup_steps: int = 20
     weight_decay: float = 0.05
     dataloader_num_workers: int = 1
+    # A few hundred CPU steps are too few for augmented crops to pay off; the recipe's augmentation stays on by
+    # default in the training scripts themselves.
+    augment: bool = False
     logging_steps: int = 10
     pipeline_faces: int = 4
     hub_repo_id: str = "your-username/deepfever-demo-student"
@@ -53,6 +56,7 @@ class DemoSettings:
             "--eval_steps", "0",
             "--logging_steps", str(self.logging_steps),
             "--dataloader_num_workers", str(self.dataloader_num_workers),
+            *([] if self.augment else ["--no_augment"]),
         ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
