@@ -97,7 +97,8 @@ def test_decoding_helpers(tmp_path):
 def test_video_with_audio_writes_trace_and_plot(tmp_path, model_dir, capsys):
     media = write_media(tmp_path / "clip.mp4")
     output, plot = tmp_path / "trace.csv", tmp_path / "trace.png"
-    code = cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--plot", str(plot), "--device", "cpu"])
+    code = cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--plot", str(plot), "--device", "cpu",
+               "--face-detector", "centre"])  # the generated video's face is synthetic: no Haar detection
     assert code == 0
     rows = _read(output)
     assert list(rows[0]) == ["time_s", "arousal", "valence", "face_found", "audio_present"]
@@ -113,7 +114,8 @@ def test_video_with_audio_writes_trace_and_plot(tmp_path, model_dir, capsys):
 def test_video_without_audio_runs_on_the_face(tmp_path, model_dir, capsys):
     media = write_media(tmp_path / "silent.mp4", audio=False)
     output = tmp_path / "trace.csv"
-    assert cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--device", "cpu"]) == 0
+    assert cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--device", "cpu",
+                "--face-detector", "centre"]) == 0
     assert "no audio track" in capsys.readouterr().err
     rows = _read(output)
     assert len(rows) >= SECONDS * FPS and all(r["audio_present"] == "0" for r in rows)
@@ -123,7 +125,8 @@ def test_video_without_audio_runs_on_the_face(tmp_path, model_dir, capsys):
 def test_audio_only_file_runs_on_the_voice(tmp_path, model_dir, capsys):
     media = write_media(tmp_path / "voice.m4a", video=False)
     output = tmp_path / "trace.csv"
-    assert cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--device", "cpu"]) == 0
+    assert cli(["video", str(media), "--model", str(model_dir), "--output", str(output), "--device", "cpu",
+                "--face-detector", "centre"]) == 0
     assert "no video stream" in capsys.readouterr().err
     rows = _read(output)
     assert len(rows) >= SECONDS * FPS - 1 and all(r["face_found"] == "0" for r in rows)
