@@ -59,9 +59,9 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Images per forward pass: 32 on accelerators; 8 on CPU, where larger batches no longer fit the caches
-    (efficientnet_b0 @ 224 on one core: 35 ms/image at batch 1-4, 38 at 8, 66 at 16, 95 at 32)."""
-    return 8 if device.type == "cpu" else 32
+    """Images per forward pass: 32 on accelerators; 4 on CPU, where larger batches no longer fit the caches
+    (efficientnet_b0 @ 224 on one core: 35 ms/image at batch 1 and 4, 38 at 8, 66 at 16, 95 at 32)."""
+    return 4 if device.type == "cpu" else 32
 
 
 class ImageFileDataset(Dataset):

@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--model", required=True, help="A saved DeepFEVER folder or a Hub repo id.")
     parser.add_argument("--output", required=True, help="Output table: .parquet or .csv.")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="Images per forward pass (default: 8 on CPU, 32 on accelerators)."
+        "--batch-size", type=int, default=None, help="Images per forward pass (default: 4 on CPU, 32 on accelerators)."
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
     parser.add_argument(
