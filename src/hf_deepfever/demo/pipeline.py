@@ -256,6 +256,24 @@ def reload_and_run_pipelines(run: DemoRun) -> None:
     run.report_sections.append(pipeline_section(run.results["pipelines"]))
 
 
+def train_audio_visual(run: DemoRun) -> None:
+    """DeepFEVER-AV on the demo RECOLA corpus, on top of the distilled student's frozen vectors."""
+    from ..training.av import run_demo_stage
+    from .report import audio_visual_section
+
+    results = run_demo_stage(
+        run.corpus("recola"),
+        run.model_dir("audio_visual"),
+        vision_model=run.model_dir("student"),
+        quick=run.settings.corpus_size == "tiny",
+        seed=run.settings.seed,
+    )
+    run.results["audio_visual"] = {
+        key: value for key, value in results.items() if key.startswith("recola_") or key == "beats_baseline"
+    }
+    run.report_sections.append(audio_visual_section(run.results["audio_visual"]))
+
+
 def write_plots(run: DemoRun) -> None:
     """Training curves, AffectNet confusion matrices and a 2-D map of the expression vectors."""
     from ..training.loop import TRAINING_LOG
@@ -296,6 +314,7 @@ DEMO_STAGES: list[Stage] = [
     Stage("baseline", train_baseline, "train the same student without distillation"),
     Stage("evaluate", evaluate_models, "reload and evaluate all three models"),
     Stage("linear_probe", probe_models, "RAF-DB linear probe of all three models"),
+    Stage("audio_visual", train_audio_visual, "train DeepFEVER-AV on the demo RECOLA corpus"),
     Stage("pipelines", reload_and_run_pipelines, "AutoModel.from_pretrained + both pipelines"),
     Stage("plots", write_plots, "training curves, confusion matrices, 2-D vector map"),
     Stage("hub", assemble_hub_folder, "assemble the Hub upload folder (dry run)"),

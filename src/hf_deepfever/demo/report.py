@@ -65,6 +65,23 @@ def results_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def audio_visual_section(results: dict[str, Any]) -> str:
+    """Markdown for the DeepFEVER-AV stage: dev CCC per dimension against predicting the training mean."""
+    lines = [
+        "## DeepFEVER-AV on the demo RECOLA corpus (dev)",
+        "",
+        "| Dimension | DeepFEVER-AV CCC | Training-mean CCC |",
+        "|---|---|---|",
+    ]
+    for name in ("arousal", "valence"):
+        model = _format(results.get(f"recola_dev_{name}_ccc"), False)
+        baseline = _format(results.get(f"recola_dev_train_mean_{name}_ccc"), False)
+        lines.append(f"| {name} | {model} | {baseline} |")
+    verdict = "beats" if results.get("beats_baseline") else "does NOT beat"
+    lines += ["", f"DeepFEVER-AV {verdict} the training-mean baseline on both dimensions."]
+    return "\n".join(lines) + "\n"
+
+
 def pipeline_section(pipelines: dict[str, Any]) -> str:
     """Markdown for the reload + pipelines stage."""
     lines = [
