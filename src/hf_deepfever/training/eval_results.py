@@ -130,13 +130,31 @@ def merge_eval_results(path: PathLike, results: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
+def save_eval_results(accelerator: Any, output_dir: PathLike, results: Mapping[str, Any]) -> Path:
+    """Merge ``results`` into ``output_dir/eval_results.json`` on the main process only; every process waits."""
+    path = Path(output_dir) / EVAL_RESULTS_NAME
+    if accelerator.is_main_process:
+        merge_eval_results(path, results)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def format_results(results: Mapping[str, Any]) -> str:
+    """One ``key: value`` line per result, for the console."""
+    return "\n".join(
+        f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}" for key, value in sorted(results.items())
+    )
+
+
 __all__ = [
     "DATASET_KIND_KEY",
     "EVAL_RESULTS_NAME",
     "REAL",
     "SYNTHETIC_DEMO",
     "dataset_kind",
+    "format_results",
     "is_demo_corpus",
     "merge_eval_results",
     "read_eval_results",
+    "save_eval_results",
 ]

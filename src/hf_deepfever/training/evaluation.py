@@ -23,7 +23,7 @@ import numpy as np
 
 from ..metrics import expression_metrics, triplet_accuracy, valence_arousal_metrics
 from .arguments import DataArguments, parse_arguments
-from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, merge_eval_results
+from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
 from .prediction import ImagePredictions, load_model_and_processor, predict_images
 
 logger = logging.getLogger(__name__)
@@ -192,18 +192,11 @@ def evaluate_model(
     return results
 
 
-def format_results(results: dict[str, Any]) -> str:
-    """One ``key: value`` line per result, for the console."""
-    return "\n".join(
-        f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}" for key, value in sorted(results.items())
-    )
-
-
 def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[str, Any]:
     """Load the model, evaluate it on the given corpora and merge the results into ``eval_results.json``."""
-    from accelerate import Accelerator
+    from .loop import checked_accelerator, resolve_mixed_precision
 
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
     model, processor = load_model_and_processor(args.model_name_or_path, with_heads=True)
     results = evaluate_model(
         model,
@@ -220,9 +213,7 @@ def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[
         probe_C=args.probe_C,
         probe_max_iter=args.probe_max_iter,
     )
-    if accelerator.is_main_process:
-        merge_eval_results(Path(args.output_dir) / EVAL_RESULTS_NAME, results)
-    accelerator.wait_for_everyone()
+    save_eval_results(accelerator, args.output_dir, results)
     return results
 
 

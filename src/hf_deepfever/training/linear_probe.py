@@ -17,7 +17,7 @@ import numpy as np
 
 from ..metrics import linear_probe
 from .arguments import parse_arguments
-from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, merge_eval_results
+from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
 from .prediction import load_model_and_processor, predict_images
 
 logger = logging.getLogger(__name__)
@@ -113,9 +113,9 @@ class LinearProbeArguments:
 
 def run_linear_probe(args: LinearProbeArguments) -> dict[str, Any]:
     """Load the model, run the probe and merge its results into ``eval_results.json`` (main process)."""
-    from accelerate import Accelerator
+    from .loop import checked_accelerator, resolve_mixed_precision
 
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
     model, processor = load_model_and_processor(args.model_name_or_path, with_heads=False)
     results: dict[str, Any] = {DATASET_KIND_KEY: dataset_kind([args.rafdb_dir])}
     results.update(
@@ -132,9 +132,7 @@ def run_linear_probe(args: LinearProbeArguments) -> dict[str, Any]:
             seed=args.seed,
         )
     )
-    if accelerator.is_main_process:
-        merge_eval_results(Path(args.output_dir) / EVAL_RESULTS_NAME, results)
-    accelerator.wait_for_everyone()
+    save_eval_results(accelerator, args.output_dir, results)
     return results
 
 
@@ -146,8 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     (args,) = parse_arguments([LinearProbeArguments], argv, description=__doc__.split("\n\n")[0])
     results = run_linear_probe(args)
     if PartialState().is_main_process:
-        lines = "\n".join(f"  {key}: {value}" for key, value in sorted(results.items()))
-        print(f"results written to {Path(args.output_dir) / EVAL_RESULTS_NAME}:\n{lines}")
+        print(f"results written to {Path(args.output_dir) / EVAL_RESULTS_NAME}:\n{format_results(results)}")
     return results
 
 

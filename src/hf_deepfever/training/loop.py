@@ -41,15 +41,29 @@ def resolve_mixed_precision(mixed_precision: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
+def checked_accelerator(**kwargs: Any):
+    """An Accelerator that really runs every launched process, on GPUs or on CPUs.
+
+    Without an accelerator device, Accelerate only starts a multi-process (gloo) run when told to use the CPU;
+    otherwise each process launched by ``accelerate launch --multi_gpu`` would silently work alone.
+    """
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=not has_accelerator_device(), **kwargs)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise RuntimeError(
+            f"launched as {launched} processes but Accelerate runs {accelerator.num_processes}: "
+            "check the accelerate launch options (e.g. --multi_gpu with --num_processes)"
+        )
+    return accelerator
+
+
 def make_accelerator(args: TrainingArguments):
     """The Accelerator of a run: precision, accumulation, trackers; seeds every RNG with ``--seed``."""
-    from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
-    accelerator = Accelerator(
-        # Without an accelerator device, Accelerate only starts a multi-process (gloo) run when told to use
-        # the CPU; otherwise each launched process would silently train alone.
-        cpu=not has_accelerator_device(),
+    accelerator = checked_accelerator(
         mixed_precision=resolve_mixed_precision(args.mixed_precision),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
@@ -57,12 +71,6 @@ def make_accelerator(args: TrainingArguments):
         # Every parameter takes part in every step's loss (heads and vector alike), so DDP need not search.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise RuntimeError(
-            f"launched as {launched} processes but Accelerate runs {accelerator.num_processes}: "
-            "check the accelerate launch options (e.g. --multi_gpu with --num_processes)"
-        )
     set_seed(args.seed)
     return accelerator
 
@@ -367,6 +375,7 @@ __all__ = [
     "TrainingResult",
     "TrainingTask",
     "append_log",
+    "checked_accelerator",
     "make_accelerator",
     "resolve_mixed_precision",
     "train",
