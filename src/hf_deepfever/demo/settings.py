@@ -21,8 +21,8 @@ class DemoSettings:
     teacher_backbone: str = "test_efficientnet"
     student_backbone: str = "test_efficientnet"
     embedding_dim: int = 64
-    teacher_steps: int = 200
-    student_steps: int = 200
+    teacher_steps: int = 400
+    student_steps: int = 400
     teacher_batch_size: int = 32
     batch_size: int = 32
     eval_batch_size: int = 128
