@@ -7,6 +7,8 @@ string: ``python training_scripts/<script>.py --help`` is the reference.
 
 from __future__ import annotations
 
+import os
+
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,7 +55,11 @@ class TrainingArguments:
     )
     eval_steps: int = _help("Evaluate every N optimizer steps (0: only at the end of training).", default=1000)
     max_eval_samples: int | None = _help("Evaluate on at most this many rows of each evaluation set.", default=None)
-    dataloader_num_workers: int = _help("DataLoader worker processes per device (image decoding, augmentation).", default=4)
+    dataloader_num_workers: int = _help(
+        "DataLoader worker processes per device (image decoding, augmentation); default min(4, cores - 1), which "
+        "leaves a core to the training step.",
+        default=min(4, max(1, (os.cpu_count() or 1) - 1)),
+    )
     report_to: str = _help("Experiment tracker through Accelerate: tensorboard or none.", default="none")
     logging_steps: int = _help("Log losses and learning rate every N optimizer steps.", default=50)
     augment: bool = _help(
