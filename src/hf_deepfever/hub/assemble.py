@@ -20,7 +20,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..training.checkpointing import CHECKPOINTS_FOLDER
 from ..training.eval_results import EVAL_RESULTS_NAME
-from .cards import TRAINING_ARGS_NAME, render_model_card
+from .cards import TRAINING_ARGS_NAME, read_json_object, render_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = ("configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_")
@@ -100,16 +100,6 @@ def _auto_map_modules(config: dict[str, Any]) -> set[str]:
     return modules
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UploadFolderError(f"{path} is not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise UploadFolderError(f"{path} must hold a JSON object")
-    return data
-
-
 def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
     """The files of `model_dir` that an upload carries (the card is rendered separately), after every check.
 
@@ -138,7 +128,7 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
         raise UploadFolderError(f"{model_dir} is missing required files: {', '.join(missing)}")
     _check_safetensors(model_dir, weights)
 
-    config = _read_json(model_dir / "config.json")
+    config = read_json_object(model_dir / "config.json", UploadFolderError)
     if not config.get("auto_map"):
         raise UploadFolderError(
             f"{model_dir / 'config.json'} has no auto_map: without it the repository cannot be loaded with "
@@ -149,7 +139,7 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
     )
     needed_modules = set(_auto_map_modules(config))
     for name in processor_configs:
-        needed_modules |= _auto_map_modules(_read_json(model_dir / name))
+        needed_modules |= _auto_map_modules(read_json_object(model_dir / name, UploadFolderError))
     for name in code_files:
         needed_modules |= set(_RELATIVE_IMPORT.findall((model_dir / name).read_text(encoding="utf-8")))
     missing_code = sorted(f"{module}.py" for module in needed_modules if f"{module}.py" not in code_files)

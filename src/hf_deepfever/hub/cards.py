@@ -45,13 +45,14 @@ def default_template(model_type: str) -> Path:
     return path
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, error_class: type[ValueError] = ValueError) -> dict[str, Any]:
+    """The JSON object in ``path``; anything else is an ``error_class`` naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
+        raise error_class(f"{path} is not valid JSON: {error}") from error
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, found a {type(data).__name__}")
+        raise error_class(f"{path} must hold a JSON object, found a {type(data).__name__}")
     return data
 
 
@@ -130,7 +131,7 @@ def _processor_settings(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]
         path = model_dir / name
         if not path.is_file():
             continue
-        loaded = _read_json_object(path)
+        loaded = read_json_object(path)
         parts = [loaded] + [value for value in loaded.values() if isinstance(value, dict)]
         for part in parts:
             if not image_settings and "image_processor_type" in part:
@@ -161,7 +162,7 @@ def _template_context(
     size = processor.get("size") or {}
     image_size = size.get("height") or vision.get("image_size")
     training_args_path = model_dir / TRAINING_ARGS_NAME
-    training_args = _read_json_object(training_args_path) if training_args_path.is_file() else None
+    training_args = read_json_object(training_args_path) if training_args_path.is_file() else None
     id2label = vision.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] if id2label else []
     return {
@@ -214,7 +215,7 @@ def render_model_card(
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: render_model_card needs a saved model folder")
-    config = _read_json_object(config_path)
+    config = read_json_object(config_path)
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
         raise ValueError(f"{config_path} has no model_type")
