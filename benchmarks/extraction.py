@@ -58,7 +58,7 @@ def _with_threads(count: int, fn):
 
 
 def _batching_alone(model: torch.nn.Module, processor: Any, files: list[Path], batch_size: int):
-    from hf_deepfever.image_io import open_image
+    from hf_deepfever.core.images import open_image
 
     def run() -> list[torch.Tensor]:
         vectors = []
@@ -86,7 +86,7 @@ def _ours(model, processor, files, batch_size=None, num_threads=None, num_worker
 
 
 def _channels_last_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """The same weights in NHWC, as `load_extractor(..., channels_last=True)` / `extract --channels-last` give."""
+    """The same weights in NHWC, as `load_model_and_processor(..., channels_last=True)` / `extract --channels-last` give."""
     import copy
 
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -95,7 +95,7 @@ def _channels_last_copy(model: torch.nn.Module) -> torch.nn.Module:
 def _onnxruntime(model: torch.nn.Module, workdir: str, workers: int):
     """What `deepfever extract --onnx` runs: the exported graph in onnxruntime with cores - workers threads."""
     from hf_deepfever.inference import usable_cores
-    from hf_deepfever.onnx_export import OnnxRuntimeExtractor, export_onnx
+    from hf_deepfever.inference.onnx import OnnxRuntimeExtractor, export_onnx
 
     path = export_onnx(model, Path(workdir) / "model.onnx")
     return OnnxRuntimeExtractor(path, model.config, threads=max(1, usable_cores() - workers))
@@ -108,7 +108,8 @@ def _subprocess_seconds(code: str) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from hf_deepfever.inference import default_batch_size, default_num_workers, load_extractor, usable_cores
+    from hf_deepfever import load_model_and_processor
+    from hf_deepfever.inference import default_batch_size, default_num_workers, usable_cores
 
     backbone, image_size, photo_size, count, batch, repeats = (
         ("test_efficientnet", 64, 96, 16, 8, 1) if quick else ("efficientnet_b0", 224, 448, 64, 32, 3)
@@ -121,7 +122,7 @@ def run(quick: bool) -> dict[str, Any]:
         model_dir = save_model(Path(workdir) / "model", backbone, image_size, with_heads=False)
 
         start = time.perf_counter()
-        model, processor = load_extractor(str(model_dir), device=torch.device("cpu"))
+        model, processor = load_model_and_processor(model_dir, device=torch.device("cpu"))
         load_s = time.perf_counter() - start
         import_s = 0.0 if quick else _subprocess_seconds(
             "import hf_deepfever.cli, hf_deepfever.inference, transformers, timm"

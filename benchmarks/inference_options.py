@@ -19,7 +19,7 @@ from .timing import interleaved, ratio, summary
 
 def run(quick: bool) -> dict[str, Any]:
     from hf_deepfever import DeepFeverConfig, DeepFeverModel
-    from hf_deepfever.onnx_export import export_onnx, onnx_session
+    from hf_deepfever.inference.onnx import export_onnx, onnx_session
 
     backbone, image_size, batch, repeats = ("test_efficientnet", 64, 4, 2) if quick else ("efficientnet_b0", 224, 32, 5)
     threads = torch.get_num_threads()

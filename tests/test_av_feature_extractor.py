@@ -7,7 +7,7 @@ import pytest
 import soundfile
 import torch
 
-from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor, resample
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor, resample
 
 RATE = 16000
 

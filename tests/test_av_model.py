@@ -10,11 +10,11 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
 
 from hf_deepfever import DeepFeverConfig, DeepFeverModel
-from hf_deepfever.configuration_deepfever_av import DeepFeverAVConfig
-from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
-from hf_deepfever.image_processing_deepfever import DeepFeverImageProcessor
-from hf_deepfever.modeling_deepfever_av import DeepFeverAVModel, concordance_correlation
-from hf_deepfever.processing_deepfever import DeepFeverAVProcessor
+from hf_deepfever.models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
+from hf_deepfever.models.deepfever.image_processing_deepfever import DeepFeverImageProcessor
+from hf_deepfever.models.deepfever.modeling_deepfever_av import DeepFeverAVModel, concordance_correlation
+from hf_deepfever.models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from remote_code import run_without_package
 
 MELS, CONTEXT, IMAGE = 16, 8, 32

@@ -14,7 +14,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 from bad_images import write_good_jpeg, write_one_pixel_png, write_truncated_jpeg
 from hf_deepfever import AFFECTNET_EXPRESSIONS
 from hf_deepfever.cli import main
-from hf_deepfever.image_io import open_image
+from hf_deepfever.core.images import open_image
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_labels_splits_and_skips(tmp_path, aligned):
 def test_expression_names_follow_rafdb_order(tmp_path):
     write_rafdb(tmp_path / "raf", tmp_path)
     dataset, _ = _load(tmp_path / "raf" / "basic", cache_dir=tmp_path / "cache")  # root may be basic/ itself
-    assert dataset["train"].features["expression"].names == RAFDB_EXPRESSIONS
+    assert dataset["train"].features["expression"].names == list(RAFDB_EXPRESSIONS)
     assert RAFDB_EXPRESSIONS[0] == "surprise" and RAFDB_EXPRESSIONS[6] == "neutral"  # file labels 1 and 7
 
 

@@ -13,9 +13,9 @@ import pytest
 import soundfile
 from PIL import Image
 
-from hf_deepfever.data import demo_recola
-from hf_deepfever.data.demo import MARKER_NAME, make_demo_corpus
-from hf_deepfever.data.face_renderer import (
+from hf_deepfever.synthetic import recola as demo_recola
+from hf_deepfever.synthetic.corpus import MARKER_NAME, make_demo_corpus
+from hf_deepfever.synthetic.face_renderer import (
     EXPRESSION_PROTOTYPES,
     ExpressionParams,
     render_face,
@@ -49,14 +49,14 @@ def _text_files(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def micro_size(monkeypatch: pytest.MonkeyPatch) -> str:
     """An even smaller size than "tiny", for tests that generate several corpora."""
-    from hf_deepfever.data import demo
+    from hf_deepfever.synthetic import corpus as demo
 
     monkeypatch.setitem(demo.SIZES, "micro", demo.DemoSize(16, 2, 1, 1, 2, 24, 6, 3, 1, 7, 7, 1, 0.4, 32, 3))
     return "micro"
 
 
 def test_same_seed_gives_identical_files_another_seed_differs(tmp_path, micro_size, monkeypatch):
-    from hf_deepfever.data.demo_faces import JobRunner
+    from hf_deepfever.synthetic.faces import JobRunner
 
     make_demo_corpus(tmp_path / "a", seed=0, size=micro_size, workers=1)
     with monkeypatch.context() as patch:
@@ -208,7 +208,7 @@ def test_second_call_reuses_and_foreign_folders_are_refused(corpus, tmp_path):
 
 
 def test_interrupted_run_is_redone(tmp_path, monkeypatch, micro_size):
-    from hf_deepfever.data import demo
+    from hf_deepfever.synthetic import corpus as demo
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt

@@ -12,7 +12,7 @@ import pytest
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
 from hf_deepfever.training import evaluation
-from hf_deepfever.training.eval_results import dataset_kind, merge_eval_results, read_eval_results
+from hf_deepfever.core.eval_results import dataset_kind, merge_eval_results, read_eval_results
 from hf_deepfever.training.prediction import ImagePredictions, face_box_in_pixels
 
 IMAGE_SIZE = 32
@@ -30,7 +30,7 @@ RATE_KEYS = [
 
 @pytest.fixture(scope="module")
 def demo_corpus(tmp_path_factory) -> Path:
-    from hf_deepfever.data import make_demo_corpus
+    from hf_deepfever.synthetic import make_demo_corpus
 
     root = tmp_path_factory.mktemp("demo_corpus")
     make_demo_corpus(root, seed=0, size="tiny", workers=1)

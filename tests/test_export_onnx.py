@@ -10,7 +10,7 @@ from transformers import AutoModel, AutoModelForImageClassification
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 from hf_deepfever.cli import main  # noqa: E402
-from hf_deepfever.onnx_export import check_onnx, export_onnx, onnx_session  # noqa: E402
+from hf_deepfever.inference.onnx import check_onnx, export_onnx, onnx_session  # noqa: E402
 
 
 def test_cli_exports_model_with_heads_matching_pytorch(tiny_model_dir, tmp_path, capsys):

@@ -20,11 +20,11 @@ from PIL import Image
 from remote_code import run_without_package
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
-from hf_deepfever.configuration_deepfever_av import DeepFeverAVConfig
-from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
+from hf_deepfever.models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from hf_deepfever.hub import assemble_upload_folder, install_to_hub_cache
-from hf_deepfever.modeling_deepfever_av import DeepFeverAVModel
-from hf_deepfever.processing_deepfever import DeepFeverAVProcessor
+from hf_deepfever.models.deepfever.modeling_deepfever_av import DeepFeverAVModel
+from hf_deepfever.models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from bad_images import (
     write_one_pixel_png,
     write_truncated_jpeg,
 )
-from hf_deepfever.image_io import ImageFileError, find_image_files, open_image
+from hf_deepfever.core.images import ImageFileError, find_image_files, open_image
 
 
 @pytest.mark.parametrize(

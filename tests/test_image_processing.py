@@ -9,7 +9,7 @@ import torch
 from transformers import AutoImageProcessor
 
 from hf_deepfever import DeepFeverImageProcessor, DeepFeverImageProcessorPil
-from hf_deepfever.image_processing_deepfever import square_crop_region, to_rgb_tensor
+from hf_deepfever.models.deepfever.image_processing_deepfever import square_crop_region, to_rgb_tensor
 
 SIZE = {"height": 64, "width": 64}
 BACKENDS = [DeepFeverImageProcessor, DeepFeverImageProcessorPil]

@@ -16,7 +16,7 @@ IMAGE_SIZE = 32
 
 @pytest.fixture(scope="module")
 def rafdb_dir(tmp_path_factory):
-    from hf_deepfever.data import make_demo_corpus
+    from hf_deepfever.synthetic import make_demo_corpus
 
     root = tmp_path_factory.mktemp("demo_corpus")
     make_demo_corpus(root, seed=0, size="tiny", workers=1)

@@ -1,4 +1,4 @@
-"""Losses of hf_deepfever.losses on hand-checked small tensors: values, gradients, empty cases, autocast."""
+"""Losses of hf_deepfever.training.losses on hand-checked small tensors: values, gradients, empty cases, autocast."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_deepfever.losses import (
+from hf_deepfever.training.losses import (
     ccc_loss,
     class_weights_from_counts,
     distillation_kl,

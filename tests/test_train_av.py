@@ -11,8 +11,9 @@ import pytest
 import soundfile
 import torch
 
-from hf_deepfever.data import load_recola, make_demo_corpus
-from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
+from hf_deepfever.data import load_recola
+from hf_deepfever.synthetic import make_demo_corpus
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from hf_deepfever.training.av_data import RecordingChunks, recordings_from_split
 
 SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train_av.py"

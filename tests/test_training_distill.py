@@ -33,9 +33,9 @@ def test_teacher_cache_is_computed_once_and_equals_the_teacher(corpora, tmp_path
     from hf_deepfever.training.arguments import DataArguments
     from hf_deepfever.training.components import CorpusSplits
     from hf_deepfever.training.inputs import FaceRowTransform
-    from hf_deepfever.training.prediction import load_model_and_processor
+    from hf_deepfever import load_model_and_processor
 
-    teacher, processor = load_model_and_processor(str(corpora["teacher"]))
+    teacher, processor = load_model_and_processor(corpora["teacher"], kind="expression")
     teacher.eval()
     rows = CorpusSplits(
         DataArguments(affectnet_dir=str(corpora["affectnet"]), fec_dir=str(corpora["fec"]), unlabelled_dir=str(corpora["unlabelled"]))
@@ -80,10 +80,10 @@ def test_teacher_cache_is_computed_once_and_equals_the_teacher(corpora, tmp_path
 
 
 def test_fingerprint_follows_weights_and_preprocessing(corpora):
-    from hf_deepfever.training.prediction import load_model_and_processor
+    from hf_deepfever import load_model_and_processor
     from hf_deepfever.training.teacher_cache import teacher_fingerprint
 
-    teacher, processor = load_model_and_processor(str(corpora["teacher"]))
+    teacher, processor = load_model_and_processor(corpora["teacher"], kind="expression")
     base = teacher_fingerprint(teacher, processor)
     assert teacher_fingerprint(teacher, processor) == base
     assert teacher_fingerprint(teacher, DeepFeverImageProcessor(size={"height": 32, "width": 32}, crop_margin=0.3)) != base

@@ -120,7 +120,7 @@ def test_augmentation_geometry_is_exact_at_its_limits():
 
 
 def test_balanced_sampler_evens_out_classes():
-    from hf_deepfever.losses import class_weights_from_counts
+    from hf_deepfever.training.losses import class_weights_from_counts
     from hf_deepfever.training.sampling import EpochSampler
 
     labels = torch.tensor([0] * 90 + [1] * 10)

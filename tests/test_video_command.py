@@ -12,11 +12,11 @@ import torch
 
 from hf_deepfever import DeepFeverConfig
 from hf_deepfever.cli import main as cli
-from hf_deepfever.configuration_deepfever_av import DeepFeverAVConfig
-from hf_deepfever.feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
-from hf_deepfever.image_processing_deepfever import DeepFeverImageProcessor
-from hf_deepfever.modeling_deepfever_av import DeepFeverAVModel
-from hf_deepfever.processing_deepfever import DeepFeverAVProcessor
+from hf_deepfever.models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
+from hf_deepfever.models.deepfever.image_processing_deepfever import DeepFeverImageProcessor
+from hf_deepfever.models.deepfever.modeling_deepfever_av import DeepFeverAVModel
+from hf_deepfever.models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from hf_deepfever.video import decode_audio, frames_at_steps, probe_video
 
 av = pytest.importorskip("av")

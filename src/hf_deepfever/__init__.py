@@ -1,34 +1,81 @@
 """hf_deepfever: DeepFEVER facial-expression vectors and the DeepFEVER-AV audio-visual emotion model,
 on Hugging Face conventions.
 
-Importing the package registers every model, processor and feature extractor with the Auto classes, so
-`AutoModel.from_pretrained(...)` and `pipeline(...)` need no `trust_remote_code` while it is installed.
+The package is lazy, as transformers is: ``import hf_deepfever`` imports neither torch nor transformers;
+each public name below is imported when first used. The model classes are registered with transformers'
+Auto classes as soon as transformers is imported (before or after this package), so
+``AutoModel.from_pretrained(...)`` and ``pipeline(...)`` need no ``trust_remote_code`` while it is installed.
 """
 
 from __future__ import annotations
 
-from .configuration_deepfever import AFFECTNET_EXPRESSIONS, DeepFeverConfig
-from .image_processing_deepfever import DeepFeverImageProcessor, DeepFeverImageProcessorPil
-from .modeling_deepfever import (
-    DeepFeverExpressionOutput,
-    DeepFeverForExpressionRecognition,
-    DeepFeverModel,
-    DeepFeverPreTrainedModel,
-)
-from .registration import register_auto_classes
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from . import _compat
 
-register_auto_classes()
+__version__ = "0.2.0"
 
-__all__ = [
-    "AFFECTNET_EXPRESSIONS",
-    "DeepFeverConfig",
-    "DeepFeverExpressionOutput",
-    "DeepFeverForExpressionRecognition",
-    "DeepFeverImageProcessor",
-    "DeepFeverImageProcessorPil",
-    "DeepFeverModel",
-    "DeepFeverPreTrainedModel",
-    "__version__",
-]
+_MODELS = ".models.deepfever"
+# Public name -> module that defines it (relative to this package).
+_EXPORTS = {
+    "AFFECTNET_EXPRESSIONS": ".core.vocabulary",
+    "VALENCE_AROUSAL": ".core.vocabulary",
+    "DeepFeverConfig": _MODELS,
+    "DeepFeverModel": _MODELS,
+    "DeepFeverPreTrainedModel": _MODELS,
+    "DeepFeverForExpressionRecognition": _MODELS,
+    "DeepFeverExpressionOutput": _MODELS,
+    "DeepFeverImageProcessor": _MODELS,
+    "DeepFeverImageProcessorPil": _MODELS,
+    "DeepFeverAVConfig": _MODELS,
+    "DeepFeverAVModel": _MODELS,
+    "DeepFeverAVPreTrainedModel": _MODELS,
+    "DeepFeverAVOutput": _MODELS,
+    "DeepFeverAudioFeatureExtractor": _MODELS,
+    "DeepFeverAVProcessor": _MODELS,
+    "load_model_and_processor": ".core.loading",
+    "register_auto_classes": ".registration",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+_compat.install_module_aliases(__name__)
+_compat.register_when_transformers_is_imported(f"{__name__}.models.deepfever")
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .core.loading import load_model_and_processor
+    from .core.vocabulary import AFFECTNET_EXPRESSIONS, VALENCE_AROUSAL
+    from .models.deepfever import (
+        DeepFeverAudioFeatureExtractor,
+        DeepFeverAVConfig,
+        DeepFeverAVModel,
+        DeepFeverAVOutput,
+        DeepFeverAVPreTrainedModel,
+        DeepFeverAVProcessor,
+        DeepFeverConfig,
+        DeepFeverExpressionOutput,
+        DeepFeverForExpressionRecognition,
+        DeepFeverImageProcessor,
+        DeepFeverImageProcessorPil,
+        DeepFeverModel,
+        DeepFeverPreTrainedModel,
+    )
+    from .registration import register_auto_classes
+
+del sys

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-TRIPLET_TYPE_NAMES: tuple[str, str, str] = ("one_class", "two_class", "three_class")
-"""Triplet-type names in id order (0 = one class, 1 = two classes, 2 = three classes)."""
+from .core.vocabulary import TRIPLET_TYPE_NAMES
+
 
 ArrayLike = Any  # numpy array, Python sequence or torch tensor
 

@@ -33,15 +33,15 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..inference import load_extractor
-    from ..onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
+    from ..core.loading import load_model_and_processor
+    from ..inference.onnx import DEFAULT_OPSET, check_onnx, export_onnx
 
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
         raise ValueError(f"--output must end in .onnx, got {output}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {output.parent}")
-    model, _ = load_extractor(args.model, device=torch.device("cpu"), trust_remote_code=args.trust_remote_code)
+    model, _ = load_model_and_processor(args.model, kind="image", device=torch.device("cpu"), trust_remote_code=args.trust_remote_code)
     export_onnx(model, output, opset=args.opset or DEFAULT_OPSET)
     check = check_onnx(model, output, tolerance=args.tolerance)
     diffs = ", ".join(f"{name} {diff:.2e}" for name, diff in check.max_abs_diff.items())

@@ -120,7 +120,7 @@ def _onnxruntime_model(model: Any, args: argparse.Namespace, device: Any) -> tup
     import tempfile
 
     from ..inference import default_num_workers, usable_cores
-    from ..onnx_export import OnnxRuntimeExtractor, check_onnx, export_onnx
+    from ..inference.onnx import OnnxRuntimeExtractor, check_onnx, export_onnx
 
     if device.type != "cpu":
         raise ValueError(f"--onnx runs on CPU (onnxruntime's CPU provider); got --device {device}")
@@ -138,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from ..image_io import find_image_files
-    from ..inference import ExtractionReport, iter_extraction, load_extractor, resolve_device
+    from ..core.images import find_image_files
+    from ..core.loading import load_model_and_processor
+    from ..inference import ExtractionReport, iter_extraction, resolve_device
 
     output = Path(args.output)
     if output.suffix.lower() not in OUTPUT_FORMATS:
@@ -151,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no image files found in {' '.join(args.paths)}")
 
     device = resolve_device(args.device)
-    model, processor = load_extractor(
+    model, processor = load_model_and_processor(
         args.model,
+        kind="image",
         device=device,
         dtype=getattr(torch, args.dtype),
         channels_last=args.channels_last,

@@ -42,21 +42,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_av_model(name_or_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
-    """A DeepFEVER-AV model and its processor (a clear error for any other kind of model)."""
-    from transformers import AutoConfig, AutoModel, AutoProcessor
-
-    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    if getattr(config, "model_type", None) != "deepfever-av":
-        raise ValueError(
-            f"{name_or_path} is a {getattr(config, 'model_type', 'unknown')!r} model, not DeepFEVER-AV; "
-            "`deepfever video` needs a model trained with train_av.py"
-        )
-    model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    return model, processor
-
-
 def write_csv(trace: Any, output: Path) -> None:
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     with open(temporary, "w", encoding="utf-8", newline="") as handle:
@@ -88,6 +73,7 @@ def write_plot(trace: Any, output: Path, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.loading import load_model_and_processor
     from ..inference import resolve_device
     from ..video.decode import import_av
     from ..video.faces import FaceLocator
@@ -114,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     device = resolve_device(args.device)
-    model, processor = load_av_model(args.model, trust_remote_code=args.trust_remote_code)
+    model, processor = load_model_and_processor(args.model, kind="audio-visual", trust_remote_code=args.trust_remote_code)
     chunk_steps = max(2, int(round(args.chunk_seconds * 1000.0 / processor.feature_extractor.step_ms)))
     trace = predict_trace(
         model, processor, source, face_locator=FaceLocator(args.face_detector), device=device, chunk_steps=chunk_steps
@@ -132,4 +118,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "load_av_model", "run", "write_csv", "write_plot"]
+__all__ = ["add_parser", "run", "write_csv", "write_plot"]

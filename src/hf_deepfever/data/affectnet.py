@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.vocabulary import AFFECTNET_EXPRESSIONS
 from ._common import (
     FILE_OK,
     REASON_COLUMNS,
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 CORPUS = "AffectNet"
 
-AFFECTNET_EXPRESSIONS = ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
-"""AffectNet's expression names in its own label order (ids 0-7; 8-10 are None, Uncertain, No-Face)."""
 
 _COLUMN_COUNT = 9
 _LANDMARK_COUNT = 136
@@ -78,7 +77,7 @@ def _features(protocol: int):
             "image": Image(),
             "face_box": List(Value("float32"), length=4),
             "landmarks": List(Value("float32"), length=_LANDMARK_COUNT),
-            "expression": ClassLabel(names=AFFECTNET_EXPRESSIONS[:protocol]),
+            "expression": ClassLabel(names=list(AFFECTNET_EXPRESSIONS[:protocol])),
             "valence": Value("float32"),
             "arousal": Value("float32"),
         }

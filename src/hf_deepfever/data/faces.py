@@ -7,11 +7,11 @@ import os
 import warnings
 from typing import Union
 
+from ..core.vocabulary import IMAGE_EXTENSIONS
 from ._common import CorpusRowsSkippedWarning, image_column, is_inside, make_dataset, require_dir
 
 CORPUS = "face folder"
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 """File extensions taken as images, compared case-insensitively."""
 
 
@@ -51,7 +51,7 @@ def _image_files(root: str) -> tuple[list[str], int, int]:
 def load_face_folder(root: Union[str, os.PathLike]):
     """Every image file below ``root`` as a ``datasets.Dataset`` with one ``image`` column.
 
-    Images are files ending in ``IMAGE_EXTENSIONS`` (jpg, jpeg, png, bmp, webp; any case), found
+    Images are files ending in one of ``IMAGE_EXTENSIONS`` (any case), found
     recursively and sorted by absolute path, so the order is deterministic. Symlinked folders are not
     followed; symlinked files are kept only when they resolve to a file inside ``root`` (others are
     counted in one warning). Files are not opened: a corrupt image raises when it is decoded.

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.vocabulary import FEC_TRIPLET_TYPES, IMAGE_EXTENSIONS, TRIPLET_TYPE_NAMES
 from ._common import (
     FILE_MISSING,
     FILE_OK,
@@ -56,8 +57,6 @@ from ._common import (
     split_fields,
 )
 
-# Extensions kept from the URL; anything else (or none) becomes ".jpg", FEC's dominant format.
-_KNOWN_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 
 
 def _url_path(url: str) -> str:
@@ -86,15 +85,14 @@ def fec_image_filename(url: str) -> str:
     cleaned = url.strip().strip('"').strip()
     digest = hashlib.sha1(cleaned.encode("utf-8")).hexdigest()
     extension = posixpath.splitext(_url_path(cleaned))[1].lower()
-    if extension not in _KNOWN_IMAGE_EXTENSIONS:
+    if extension not in IMAGE_EXTENSIONS:  # none, or not an image's: ".jpg", FEC's dominant format
         extension = ".jpg"
     return digest + extension
 
 
 CORPUS = "FEC"
 
-TRIPLET_TYPES = ["one_class", "two_class", "three_class"]
-_TRIPLET_TYPE_IDS = {"ONE_CLASS_TRIPLET": 0, "TWO_CLASS_TRIPLET": 1, "THREE_CLASS_TRIPLET": 2}
+_TRIPLET_TYPE_IDS = {name: index for index, name in enumerate(FEC_TRIPLET_TYPES)}
 
 LIST_FILES = {
     "train": "faceexp-comparison-data-train-public.csv",
@@ -118,7 +116,7 @@ def _features():
         features[f"image_{position}"] = Image()
     for position in (1, 2, 3):
         features[f"box_{position}"] = List(Value("float32"), length=4)
-    features["triplet_type"] = ClassLabel(names=TRIPLET_TYPES)
+    features["triplet_type"] = ClassLabel(names=list(TRIPLET_TYPE_NAMES))
     features["odd_one_out"] = Value("int64")
     features["agreement"] = Value("float32")
     return Features(features)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.vocabulary import RAFDB_EXPRESSIONS
 from ._common import (
     FILE_OK,
     REASON_COLUMNS,
@@ -42,24 +43,6 @@ from ._common import (
 
 CORPUS = "RAF-DB"
 
-RAFDB_EXPRESSIONS = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-"""RAF-DB's basic expressions in its own order: file label 1 is id 0 (surprise) ... label 7 is id 6."""
-
-RAFDB_TO_AFFECTNET = {
-    0: 3,  # surprise  -> AffectNet 3 surprise
-    1: 4,  # fear      -> AffectNet 4 fear
-    2: 5,  # disgust   -> AffectNet 5 disgust
-    3: 1,  # happiness -> AffectNet 1 happy
-    4: 2,  # sadness   -> AffectNet 2 sad
-    5: 6,  # anger     -> AffectNet 6 anger
-    6: 0,  # neutral   -> AffectNet 0 neutral
-}
-"""RAF-DB expression id (0-6, as in ``RAFDB_EXPRESSIONS``) -> AffectNet expression id (0-6).
-
-RAF-DB has no contempt class, so AffectNet id 7 has no RAF-DB counterpart. Use it to compare a model
-trained on AffectNet with RAF-DB labels, e.g. ``affectnet_id = RAFDB_TO_AFFECTNET[rafdb_id]``.
-"""
-
 LIST_FILE = Path("EmoLabel") / "list_patition_label.txt"
 SPLITS = ("train", "test")
 UNKNOWN_SPLIT = "(no train_/test_ prefix)"
@@ -69,7 +52,7 @@ REASON_PREFIX = "unknown split prefix"
 def _features():
     from datasets import ClassLabel, Features, Image
 
-    return Features({"image": Image(), "expression": ClassLabel(names=RAFDB_EXPRESSIONS)})
+    return Features({"image": Image(), "expression": ClassLabel(names=list(RAFDB_EXPRESSIONS))})
 
 
 def _image_name(name: str, aligned: bool) -> str:

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.vocabulary import VIDEO_EXTENSIONS
 from ._common import (
     FILE_MISSING,
     FILE_OK,
@@ -58,7 +59,6 @@ LAYOUTS = ("avec2016", "original")
 
 _AVEC_NAME = re.compile(r"^(train|dev|test)_(\d+)$")
 _ORIGINAL_NAME = re.compile(r"^P(\d+)$")
-_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 _TIME_DECIMALS = 1000  # labels are paired on time rounded to the millisecond
 
 REASON_MISSING_AUDIO = "missing audio"
@@ -305,7 +305,7 @@ def _index_recording(
     if problem:
         skips.add(split, problem)
         return None
-    video_paths, video_statuses = find_video([name + extension for extension in _VIDEO_EXTENSIONS])
+    video_paths, video_statuses = find_video([name + extension for extension in VIDEO_EXTENSIONS])
     video = next((path for path, status in zip(video_paths.to_pylist(), video_statuses) if status == FILE_OK), None)
 
     present = [dimension for dimension in DIMENSIONS if name in label_files[dimension]]

@@ -82,7 +82,7 @@ class Stage:
 
 def generate_corpus(run: DemoRun) -> None:
     """Write the synthetic demo corpus (reused when the folder already holds the same seed and size)."""
-    from ..data import make_demo_corpus
+    from ..synthetic import make_demo_corpus
 
     summary = make_demo_corpus(run.corpus_dir, seed=run.settings.seed, size=run.settings.corpus_size)
     run.results["corpus"] = {"root": summary["root"], "size": summary["size"], "seed": summary["seed"]}
@@ -157,11 +157,11 @@ def train_baseline(run: DemoRun) -> None:
 
 def _loaded(run: DemoRun, name: str) -> tuple[Any, Any]:
     """The saved model ``name`` (with heads) and its processor, loaded once from its folder."""
-    from ..training.prediction import load_model_and_processor
+    from ..core.loading import load_model_and_processor
 
     models = run.artifacts.setdefault("models", {})
     if name not in models:
-        models[name] = load_model_and_processor(str(run.model_dir(name)), with_heads=True)
+        models[name] = load_model_and_processor(run.model_dir(name), kind="expression")
     return models[name]
 
 
@@ -172,7 +172,7 @@ def evaluate_models(run: DemoRun) -> None:
     AffectNet predictions of the reloaded folder must reproduce those numbers, which checks the saved files.
     """
     from ..data import load_affectnet
-    from ..training.eval_results import EVAL_RESULTS_NAME, read_eval_results
+    from ..core.eval_results import EVAL_RESULTS_NAME, read_eval_results
     from ..training.evaluation import evaluate_affectnet
 
     validation = load_affectnet(run.corpus("affectnet"))["validation"]
@@ -197,7 +197,7 @@ def evaluate_models(run: DemoRun) -> None:
 
 def probe_models(run: DemoRun) -> None:
     """RAF-DB transfer of each model's frozen vectors (logistic regression), merged into its eval_results.json."""
-    from ..training.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, merge_eval_results
+    from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, merge_eval_results
     from ..training.linear_probe import rafdb_chance_accuracy, rafdb_linear_probe
 
     rafdb = str(run.corpus("rafdb"))

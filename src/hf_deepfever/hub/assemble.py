@@ -18,9 +18,8 @@ from typing import Any
 
 from huggingface_hub.utils import validate_repo_id
 
-from ..training.checkpointing import CHECKPOINTS_FOLDER
-from ..training.eval_results import EVAL_RESULTS_NAME
-from .cards import TRAINING_ARGS_NAME, read_json_object, render_model_card
+from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
+from .cards import read_json_object, render_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = ("configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_")

@@ -22,12 +22,12 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from huggingface_hub.utils import validate_repo_id
 
-from ..training.eval_results import EVAL_RESULTS_NAME, read_eval_results
+from ..core.eval_results import read_eval_results
+from ..core.vocabulary import EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
 from .results import MeasuredResults, measured_results
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "hub_cards"
 DEFAULT_TEMPLATES = {"deepfever": "deepfever.md", "deepfever-av": "deepfever-av.md"}
-TRAINING_ARGS_NAME = "training_args.json"
 # Keys computed here; a template must not set them by hand.
 COMPUTED_METADATA_KEYS = ("model-index", "model_name", "eval_results", "base_model")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult
 
-from ..training.eval_results import DATASET_KIND_KEY, REAL, SYNTHETIC_DEMO
+from ..core.eval_results import DATASET_KIND_KEY, REAL, SYNTHETIC_DEMO
 
 SYNTHETIC_DATASET_NAME = "hf_deepfever synthetic demo corpus"
 SYNTHETIC_DATASET_TYPE = "synthetic"

@@ -24,17 +24,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import DeepFeverConfig, DeepFeverImageProcessor, DeepFeverModel
-from ..configuration_deepfever_av import DeepFeverAVConfig
-from ..feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
+from ..models.deepfever import DeepFeverConfig, DeepFeverImageProcessor, DeepFeverModel
+from ..models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
+from ..models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from ..metrics import ccc
-from ..modeling_deepfever_av import DeepFeverAVModel, ccc_loss_per_dimension
-from ..processing_deepfever import DeepFeverAVProcessor
+from ..models.deepfever.modeling_deepfever_av import DeepFeverAVModel, ccc_loss_per_dimension
+from ..models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from ..video.faces import FaceLocator
 from .arguments import TrainingArguments, parse_arguments, to_json_dict
 from .av_data import RecordingChunks, attach_visual_features, recordings_from_split
 from .checkpointing import resolve_checkpoint
-from .eval_results import DATASET_KIND_KEY, dataset_kind
+from ..core.eval_results import DATASET_KIND_KEY, dataset_kind
 from .export import export_model
 from .loop import TrainingData, append_log, make_accelerator, train
 
@@ -112,9 +112,9 @@ def default_visual_cache_dir() -> str:
 def build_vision(model_args: AVModelArguments) -> tuple[DeepFeverModel, DeepFeverImageProcessor]:
     """The frozen DeepFEVER extractor and its image processor."""
     if model_args.vision_model:
-        from .prediction import load_model_and_processor
+        from ..core.loading import load_model_and_processor
 
-        return load_model_and_processor(model_args.vision_model, with_heads=False)
+        return load_model_and_processor(model_args.vision_model, kind="extractor")
     logger.warning(
         "no --vision_model: the visual stream is an UNTRAINED %s extractor; train DeepFEVER first "
         "(train_teacher.py / distill.py) and pass it for real results",

@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHECKPOINTS_FOLDER = "checkpoints"
+from ..core.files import atomic_write_text, fsync_directory
+from ..core.vocabulary import CHECKPOINTS_FOLDER
+
 STATE_FILE = "training_state.json"
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
@@ -94,7 +96,7 @@ def save_checkpoint(accelerator: Any, output_dir: str | os.PathLike, state: Trai
     accelerator.save_state(str(partial), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _write_atomic(partial / STATE_FILE, state.to_json())
+        atomic_write_text(partial / STATE_FILE, state.to_json(), durable=True)
         if final.exists():  # the same step saved before (e.g. a re-run): swap the old one out first
             stale = folder / f".checkpoint-{state.global_step}.stale"
             shutil.rmtree(stale, ignore_errors=True)
@@ -103,7 +105,7 @@ def save_checkpoint(accelerator: Any, output_dir: str | os.PathLike, state: Trai
             shutil.rmtree(stale, ignore_errors=True)
         else:
             os.replace(partial, final)
-        _fsync_dir(folder)
+        fsync_directory(folder)
         _remove_leftovers(folder, keep_last)
     accelerator.wait_for_everyone()
     return final
@@ -114,28 +116,6 @@ def load_checkpoint(accelerator: Any, checkpoint: Path) -> TrainingState:
     state = TrainingState.from_file(checkpoint / STATE_FILE)
     accelerator.load_state(str(checkpoint))
     return state
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _remove_leftovers(folder: Path, keep_last: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
+from ..models.deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
 from .arguments import DataArguments, ModelArguments, TrainingArguments
 from .checkpointing import resolve_checkpoint
 from .data import affectnet_face_rows, concatenate_face_rows, fec_face_rows, fec_triplet_rows, whole_image_rows

@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import ccc_loss, distillation_kl, expression_cross_entropy, geometry_loss, vector_regression_loss
+from .losses import ccc_loss, distillation_kl, expression_cross_entropy, geometry_loss, vector_regression_loss
 from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
+from ..core.loading import load_model_and_processor
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .export import export_model
 from .inputs import FaceRowTransform
 from .loop import TrainingData, append_log, make_accelerator, train
-from .prediction import load_model_and_processor
 from .teacher_cache import cached_teacher_outputs, teacher_outputs
 
 STUDENT_DEFAULTS = {"backbone": "efficientnet_b0"}
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not (data_args.affectnet_dir or data_args.fec_dir or data_args.unlabelled_dir):
         raise ValueError("distill.py needs faces: give --affectnet_dir, --fec_dir and/or --unlabelled_dir")
     accelerator = make_accelerator(args)
-    teacher, teacher_processor = load_model_and_processor(model_args.teacher, with_heads=True)
+    teacher, teacher_processor = load_model_and_processor(model_args.teacher, kind="expression")
     teacher.requires_grad_(False).eval().to(accelerator.device)
     corpora = CorpusSplits(data_args)
     processor = build_processor(model_args)

@@ -7,7 +7,7 @@
 - RAF-DB: the frozen-vector linear probe of :mod:`hf_deepfever.training.linear_probe`.
 
 Results go into ``eval_results.json`` with flat keys (merged into an existing file; see
-:mod:`hf_deepfever.training.eval_results`). Runs single-process or under ``accelerate launch``: rows are
+:mod:`hf_deepfever.core.eval_results`). Runs single-process or under ``accelerate launch``: rows are
 sharded across processes, outputs gathered, and only the main process writes.
 """
 
@@ -23,8 +23,9 @@ import numpy as np
 
 from ..metrics import expression_metrics, triplet_accuracy, valence_arousal_metrics
 from .arguments import DataArguments, parse_arguments
-from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
-from .prediction import ImagePredictions, load_model_and_processor, predict_images
+from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
+from ..core.loading import load_model_and_processor
+from .prediction import ImagePredictions, predict_images
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[
     from .loop import checked_accelerator, resolve_mixed_precision
 
     accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
-    model, processor = load_model_and_processor(args.model_name_or_path, with_heads=True)
+    model, processor = load_model_and_processor(args.model_name_or_path, kind="expression")
     results = evaluate_model(
         model,
         processor,

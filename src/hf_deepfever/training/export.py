@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .eval_results import EVAL_RESULTS_NAME, merge_eval_results
+from ..core.eval_results import EVAL_RESULTS_NAME, merge_eval_results
+from ..core.vocabulary import TRAINING_ARGS_NAME
 
-TRAINING_ARGS_NAME = "training_args.json"
 
 
 def export_model(

@@ -17,8 +17,9 @@ import numpy as np
 
 from ..metrics import linear_probe
 from .arguments import parse_arguments
-from .eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
-from .prediction import load_model_and_processor, predict_images
+from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
+from ..core.loading import load_model_and_processor
+from .prediction import predict_images
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def run_linear_probe(args: LinearProbeArguments) -> dict[str, Any]:
     from .loop import checked_accelerator, resolve_mixed_precision
 
     accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
-    model, processor = load_model_and_processor(args.model_name_or_path, with_heads=False)
+    model, processor = load_model_and_processor(args.model_name_or_path, kind="extractor")
     results: dict[str, Any] = {DATASET_KIND_KEY: dataset_kind([args.rafdb_dir])}
     results.update(
         rafdb_linear_probe(

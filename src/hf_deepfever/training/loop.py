@@ -26,12 +26,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..core.files import atomic_write_text
+from ..core.vocabulary import TRAINING_LOG_NAME
 from .arguments import TrainingArguments
 from .checkpointing import TrainingState, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .inputs import collate_rows
 from .sampling import EpochSampler, ShardedBatchSampler
 
-TRAINING_LOG = "training_log.jsonl"
+TRAINING_LOG = TRAINING_LOG_NAME
 
 
 def resolve_mixed_precision(mixed_precision: str) -> str:
@@ -359,9 +361,7 @@ def _truncate_log(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= last_step]
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(line + "\n" for line in kept))
-    os.replace(temporary, path)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _scalar_config(values: dict[str, Any]) -> dict[str, Any]:

@@ -94,26 +94,6 @@ class _ProcessorCollator:
         return {"index": torch.tensor(indices, dtype=torch.long), "pixel_values": pixel_values}
 
 
-def load_model_and_processor(model_name_or_path: str, *, with_heads: bool = True) -> tuple[Any, Any]:
-    """Load a saved DeepFEVER model (with its expression heads, or the bare extractor) and its image processor.
-
-    A folder without ``preprocessor_config.json`` gets the default processor at the model's ``image_size``.
-    """
-    from transformers import AutoImageProcessor
-
-    from .. import DeepFeverForExpressionRecognition, DeepFeverImageProcessor, DeepFeverModel
-
-    model_class = DeepFeverForExpressionRecognition if with_heads else DeepFeverModel
-    model = model_class.from_pretrained(model_name_or_path)
-    try:
-        processor = AutoImageProcessor.from_pretrained(model_name_or_path)
-    except OSError:
-        side = model.config.image_size
-        logger.warning("%s has no image processor config; using the default one at %dx%d", model_name_or_path, side, side)
-        processor = DeepFeverImageProcessor(size={"height": side, "width": side})
-    return model, processor
-
-
 def _unwrap(model: Any, accelerator: Any) -> Any:
     return accelerator.unwrap_model(model) if accelerator is not None else model
 
@@ -204,4 +184,4 @@ def predict_images(
     return predictions
 
 
-__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "face_box_in_pixels", "load_model_and_processor", "predict_images"]
+__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "face_box_in_pixels", "predict_images"]

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import ccc_loss, class_weights_from_counts, expression_cross_entropy, triplet_hinge_loss
+from .losses import ccc_loss, class_weights_from_counts, expression_cross_entropy, triplet_hinge_loss
 from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .data import expression_counts

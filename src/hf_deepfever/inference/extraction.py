@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .image_io import ImageFileError, open_image
+from ..core.images import ImageFileError, open_image
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -187,31 +187,6 @@ def iter_extraction(
                 yield ExtractionBatch(paths, vectors)
 
 
-def load_extractor(
-    model_id: str,
-    *,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-    channels_last: bool = False,
-    **hub_kwargs: Any,
-):
-    """Load a DeepFEVER checkpoint (folder or Hub id) with its heads when it has them, and its processor.
-
-    `channels_last` stores the convolution weights NHWC (`iter_extraction` then feeds NHWC inputs), which
-    is faster for CNN backbones on most CPUs and GPUs (measured gains in benchmarks/RESULTS.md).
-    """
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
-
-    config = AutoConfig.from_pretrained(model_id, **hub_kwargs)
-    with_heads = "DeepFeverForExpressionRecognition" in (getattr(config, "architectures", None) or [])
-    model_class = AutoModelForImageClassification if with_heads else AutoModel
-    model = model_class.from_pretrained(model_id, dtype=dtype, **hub_kwargs).to(device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    processor = AutoImageProcessor.from_pretrained(model_id, **hub_kwargs)
-    return model, processor
-
-
 __all__ = [
     "ExtractionBatch",
     "ExtractionReport",
@@ -220,7 +195,6 @@ __all__ = [
     "default_batch_size",
     "default_num_workers",
     "iter_extraction",
-    "load_extractor",
     "resolve_device",
     "torch_threads",
     "usable_cores",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import PIL.Image
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+from .files import open_regular_file
+from .vocabulary import IMAGE_EXTENSIONS
 
 
 class ImageFileError(ValueError):
@@ -32,13 +33,16 @@ def open_image(path: str | os.PathLike[str]) -> PIL.Image.Image:
     an image whose header declares more pixels is refused before any pixel is decoded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageFileError(path, "no such file" if not path.exists() else "not a regular file")
     try:
-        with warnings.catch_warnings():
+        handle = open_regular_file(path)
+    except OSError as error:
+        reason = "no such file" if isinstance(error, FileNotFoundError) else str(error).removeprefix(f"{path}: ")
+        raise ImageFileError(path, reason) from None
+    try:
+        with handle, warnings.catch_warnings():
             # PIL only warns between 1x and 2x the limit; refuse there too instead of decoding a huge image.
             warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
-            with PIL.Image.open(path) as image:
+            with PIL.Image.open(handle) as image:
                 image.load()
                 return image.copy()
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning) as error:

@@ -1,7 +1,7 @@
 """Writers of the synthetic demo corpus's still-image parts, each in its publisher's exact layout.
 
 AffectNet, FEC, RAF-DB and a folder of unlabelled faces, all drawn by
-:mod:`hf_deepfever.data.face_renderer`. The layouts follow ``docs/corpora.md``; every writer returns
+:mod:`hf_deepfever.synthetic.face_renderer`. The layouts follow ``docs/corpora.md``; every writer returns
 a summary of what it wrote, including how many rows a correct loader should keep.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .demo_faces import ANY_EXPRESSION, NO_FACE, FaceJob, FaceResult, JobRunner, run_face_job
+from .faces import ANY_EXPRESSION, NO_FACE, FaceJob, FaceResult, JobRunner, run_face_job
 from .face_renderer import ExpressionParams, sample_valence_arousal
-from .fec import fec_image_filename
+from ..core.vocabulary import FEC_TRIPLET_TYPES, RAFDB_TO_AFFECTNET
+from ..data.fec import fec_image_filename
 
 # Part ids keep the seed streams of the parts apart.
 _AFFECTNET, _AFFECTNET_AUTO, _FEC, _RAFDB, _UNLABELLED = 11, 12, 13, 14, 15
@@ -30,11 +31,8 @@ AFFECTNET_HEADER = (
 # version of that imbalance (the square root of the published class shares, rescaled).
 _AFFECTNET_TRAIN_SHARES = np.sqrt(np.array([74874, 134415, 25459, 14090, 6378, 3803, 24882, 3750], dtype=np.float64))
 
-# RAF-DB labels 1-7 (Surprise, Fear, Disgust, Happiness, Sadness, Anger, Neutral) -> AffectNet ids.
-RAFDB_LABEL_TO_AFFECTNET = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}
 _RAFDB_TRAIN_SHARES = np.sqrt(np.array([1290, 281, 717, 4772, 1982, 705, 2524], dtype=np.float64))
 
-FEC_TRIPLET_TYPES = ("ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET")
 _FEC_RATERS_PER_TRIPLET = 6
 # How much each expression parameter counts when raters judge similarity (field order of ExpressionParams).
 _SIMILARITY_WEIGHTS = np.array([1.0, 1.0, 1.2, 1.3, 1.0, 0.6, 1.0, 1.0])
@@ -375,7 +373,7 @@ def write_rafdb(root: Path, *, seed: int, train_total: int, test_total: int, run
                 FaceJob(
                     path=str(basic / "Image" / "original" / name),
                     seed=(seed, _RAFDB, len(jobs)),
-                    expression=RAFDB_LABEL_TO_AFFECTNET[label],
+                    expression=RAFDB_TO_AFFECTNET[label - 1],  # file labels are 1-7
                     style="rafdb",
                     width=140,
                     max_width=260,

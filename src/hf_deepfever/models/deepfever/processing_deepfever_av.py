@@ -12,7 +12,7 @@ import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .feature_extraction_deepfever import DeepFeverAudioFeatureExtractor
+from .feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from .image_processing_deepfever import DeepFeverImageProcessor
 
 

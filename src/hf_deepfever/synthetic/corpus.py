@@ -1,13 +1,14 @@
 """A SYNTHETIC demo corpus in the exact layouts of AffectNet, FEC, RAF-DB and RECOLA (AVEC 2016).
 
 The licensed corpora cannot ship with the package, so :func:`make_demo_corpus` draws stand-ins
-with a procedural face renderer (:mod:`hf_deepfever.data.face_renderer`) and writes them where
+with a procedural face renderer (:mod:`hf_deepfever.synthetic.face_renderer`) and writes them where
 each publisher puts its files, so that every loader, the demo and the tests run end to end.
 None of it is real AffectNet, FEC, RAF-DB or RECOLA data.
 
 Example::
 
-    from hf_deepfever.data import make_demo_corpus, load_affectnet
+    from hf_deepfever.data import load_affectnet
+    from hf_deepfever.synthetic import make_demo_corpus
     summary = make_demo_corpus("demo_data", seed=0, size="small")
     affectnet = load_affectnet(summary["affectnet"]["root"])
 """
@@ -22,12 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .demo_faces import JobRunner
-from .demo_image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
-from .demo_recola import recording_jobs, run_recording_job, summarise_recordings
+from ..core.vocabulary import DEMO_CORPUS_MARKER
+from .faces import JobRunner
+from .image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
+from .recola import recording_jobs, run_recording_job, summarise_recordings
 
 GENERATOR_VERSION = 2  # bump when the output changes: older corpora are then regenerated
-MARKER_NAME = "demo_corpus.json"  # written last: its presence means the corpus is complete
+MARKER_NAME = DEMO_CORPUS_MARKER  # written last: its presence means the corpus is complete
 _IN_PROGRESS_NAME = ".demo_corpus_in_progress"
 PARTS = ("affectnet", "fec", "rafdb", "recola", "unlabelled")
 
@@ -35,7 +37,7 @@ README_TEXT = """\
 SYNTHETIC DEMO CORPUS - NOT REAL DATA
 
 Everything in this folder is synthetic: procedurally drawn faces and synthesised voices generated
-by hf_deepfever (hf_deepfever.data.make_demo_corpus, seed {seed}, size "{size}"). It is NOT real
+by hf_deepfever (hf_deepfever.synthetic.make_demo_corpus, seed {seed}, size "{size}"). It is NOT real
 AffectNet, Google FEC, RAF-DB or RECOLA data and contains no real person. The folders only copy the
 publishers' file layouts so that hf_deepfever's loaders, demo and tests run without the licensed
 corpora:

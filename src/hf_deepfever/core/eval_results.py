@@ -13,25 +13,16 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 logger = logging.getLogger(__name__)
 
-EVAL_RESULTS_NAME = "eval_results.json"
-DATASET_KIND_KEY = "dataset_kind"
-SYNTHETIC_DEMO = "synthetic-demo"
-REAL = "real"
+from .files import atomic_write_json
+from .vocabulary import DATASET_KIND_KEY, DEMO_CORPUS_MARKER, EVAL_RESULTS_NAME, REAL, SYNTHETIC_DEMO
 
 PathLike = Union[str, os.PathLike]
-
-
-def _demo_marker_name() -> str:
-    from ..data.demo import MARKER_NAME
-
-    return MARKER_NAME
 
 
 def is_demo_corpus(folder: PathLike) -> bool:
@@ -42,7 +33,7 @@ def is_demo_corpus(folder: PathLike) -> bool:
     nothing further up is read.
     """
     path = Path(folder)
-    marker = _demo_marker_name()
+    marker = DEMO_CORPUS_MARKER
     return (path / marker).is_file() or (path.parent / marker).is_file()
 
 
@@ -118,15 +109,7 @@ def merge_eval_results(path: PathLike, results: Mapping[str, Any]) -> dict[str, 
     if undefined:
         logger.warning("left out of %s, undefined on this data: %s", path.name, ", ".join(sorted(undefined)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(dict(sorted(merged.items())), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, merged)
     return merged
 
 
