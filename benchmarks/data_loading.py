@@ -2,7 +2,7 @@
 (b) Does the training data loader keep up with the training step, with the default number of workers?
 
 (b) runs the real training input path (`load_affectnet` -> `affectnet_face_rows` -> `FaceRowTransform` with
-augmentation -> DataLoader with `TrainingArguments`' default `dataloader_num_workers`) on distinct JPEGs,
+augmentation -> DataLoader with `TrainingLoopArguments`' default `dataloader_num_workers`) on distinct JPEGs,
 and times: the loader alone, the training step alone (forward + backward + AdamW on a fixed batch), and
 both together. combined / step-alone throughput near 1 means the loader keeps up.
 """
@@ -42,9 +42,9 @@ def _loader(root: Path, cache_dir: Path, image_size: int, batch: int, workers: i
 
 def loader_vs_step(quick: bool) -> dict[str, Any]:
     from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition
-    from hf_deepfever.training.arguments import TrainingArguments
+    from hf_deepfever.training.arguments import TrainingLoopArguments
 
-    workers = TrainingArguments.__dataclass_fields__["dataloader_num_workers"].default
+    workers = TrainingLoopArguments.__dataclass_fields__["dataloader_num_workers"].default
     backbone, image_size, photo_size, count, batch = (
         ("test_efficientnet", 64, 96, 16, 4) if quick else ("efficientnet_b0", 224, 448, 128, 32)
     )

@@ -1,4 +1,4 @@
-"""The synthetic demo corpus: layouts exactly as docs/corpora.md, determinism, idempotence, renderer
+"""The synthetic demo corpus: layouts exactly as the publishers ship them, determinism, idempotence, renderer
 behaviour, and every loader reading it back with the counts the generator reports."""
 
 from __future__ import annotations

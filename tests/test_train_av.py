@@ -97,7 +97,7 @@ def test_missing_recola_dir_is_a_clear_error(tmp_path):
 
 
 def test_demo_stage_runs_quick(recola_dir, tmp_path):
-    from hf_deepfever.training.av import demo_stage_arguments, run_demo_stage
+    from hf_deepfever.demo.av_stage import demo_stage_arguments, run_demo_stage
 
     argv = demo_stage_arguments(recola_dir, tmp_path / "av", quick=True)
     assert argv[argv.index("--visual_cache_dir") + 1].startswith(str(tmp_path / "av"))  # nothing written elsewhere

@@ -44,11 +44,11 @@ def test_help_documents_every_argument(module, capsys):
 def test_every_argument_field_has_a_help_string():
     import dataclasses
 
-    from hf_deepfever.training.arguments import DataArguments, ModelArguments, TrainingArguments
+    from hf_deepfever.training.arguments import DataArguments, ModelArguments, TrainingLoopArguments
     from hf_deepfever.training.distill import DistillationArguments
     from hf_deepfever.training.teacher import TeacherLossArguments
 
-    for group in (TrainingArguments, DataArguments, ModelArguments, TeacherLossArguments, DistillationArguments):
+    for group in (TrainingLoopArguments, DataArguments, ModelArguments, TeacherLossArguments, DistillationArguments):
         for field in dataclasses.fields(group):
             assert len(field.metadata.get("help", "")) > 10, f"{group.__name__}.{field.name}"
 

@@ -28,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
-        try:
-            module = importlib.import_module(f"hf_deepfever.commands.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"hf_deepfever.commands.{module_name}":
-                raise
-            continue  # command not built in this install
-        module.add_parser(subparsers)
+        importlib.import_module(f"hf_deepfever.commands.{module_name}").add_parser(subparsers)
     return parser
 
 

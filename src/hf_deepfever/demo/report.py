@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .pipeline import DemoRun
+    from .run import DemoRun
 
 COLUMNS = (("teacher", "Teacher"), ("student", "Student (distilled)"), ("baseline", "Student (no distillation)"))
 

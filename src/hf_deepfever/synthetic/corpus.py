@@ -152,7 +152,7 @@ def make_demo_corpus(
 ) -> dict[str, Any]:
     """Writes the SYNTHETIC demo corpus under ``out_dir`` and returns a summary of it.
 
-    Layout (each part exactly as its publisher ships the real corpus, see ``docs/corpora.md``)::
+    Layout (each part exactly as its publisher ships the real corpus, see "Reading the corpora" in README.md)::
 
         out_dir/README.txt      says the data is synthetic (and each part's SYNTHETIC_DATA.txt)
         out_dir/affectnet/      load_affectnet(out_dir / "affectnet")

@@ -1,7 +1,7 @@
 """Writers of the synthetic demo corpus's still-image parts, each in its publisher's exact layout.
 
 AffectNet, FEC, RAF-DB and a folder of unlabelled faces, all drawn by
-:mod:`hf_deepfever.synthetic.face_renderer`. The layouts follow ``docs/corpora.md``; every writer returns
+:mod:`hf_deepfever.synthetic.face_renderer`. The layouts are the publishers' own (README.md, "Reading the corpora"); every writer returns
 a summary of what it wrote, including how many rows a correct loader should keep.
 """
 

@@ -7,9 +7,9 @@ string: ``python training_scripts/<script>.py --help`` is the reference.
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,7 +22,7 @@ def _help(text: str, **kwargs: Any) -> Any:
 
 
 @dataclass
-class TrainingArguments:
+class TrainingLoopArguments:
     """The optimisation loop: batch sizes, schedule, precision, checkpoints, evaluation and logging."""
 
     output_dir: str = _help("Folder for the final Hub-ready model, checkpoints/, logs and eval_results.json.")
@@ -149,4 +149,14 @@ def parse_arguments(
     return tuple(parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None))
 
 
-__all__ = ["DataArguments", "ModelArguments", "TrainingArguments", "parse_arguments", "to_json_dict"]
+def __getattr__(name: str) -> Any:
+    # 0.1 called the loop's arguments TrainingArguments, which shadowed transformers' class of that name.
+    if name == "TrainingArguments":
+        warnings.warn(
+            "hf_deepfever.training.arguments.TrainingArguments is now TrainingLoopArguments", DeprecationWarning, stacklevel=2
+        )
+        return TrainingLoopArguments
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DataArguments", "ModelArguments", "TrainingLoopArguments", "parse_arguments", "to_json_dict"]

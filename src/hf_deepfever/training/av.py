@@ -31,7 +31,7 @@ from ..metrics import ccc
 from ..models.deepfever.modeling_deepfever_av import DeepFeverAVModel, ccc_loss_per_dimension
 from ..models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from ..video.faces import FaceLocator
-from .arguments import TrainingArguments, parse_arguments, to_json_dict
+from .arguments import TrainingLoopArguments, parse_arguments, to_json_dict
 from .av_data import RecordingChunks, attach_visual_features, recordings_from_split
 from .checkpointing import resolve_checkpoint
 from ..core.eval_results import DATASET_KIND_KEY, dataset_kind
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from ..data import load_recola
 
     args, data_args, model_args = parse_arguments(
-        [TrainingArguments, AVDataArguments, AVModelArguments], argv, description=__doc__.split("\n\n")[0],
+        [TrainingLoopArguments, AVDataArguments, AVModelArguments], argv, description=__doc__.split("\n\n")[0],
         defaults=AV_TRAINING_DEFAULTS,
     )
     if not data_args.recola_dir:
@@ -273,68 +273,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return results
 
 
-# The demo's AV stage (`deepfever demo`): a CPU-sized model that trains in about two minutes on two cores.
-_DEMO_MODEL = {
-    "num_mel_bins": "32", "audio_channels": "8,16", "context_ms": "400", "hidden_size": "32", "fusion_dim": "64",
-    "num_layers": "2", "chunk_steps": "50",
-}  # fmt: skip
-_DEMO_STEPS = {"full": 300, "quick": 2}  # 60 steps left valence below the training-mean baseline
-
-
-def demo_stage_arguments(
-    recola_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    vision_model: str | os.PathLike | None = None,
-    quick: bool = False,
-    seed: int = 0,
-) -> list[str]:
-    """Command line of the demo's AV stage (a `main(argv)` argument list; the visual cache stays in `output_dir`)."""
-    argv = [
-        "--recola_dir", str(recola_dir),
-        "--output_dir", str(output_dir),
-        "--visual_cache_dir", os.path.join(str(output_dir), "visual_cache"),
-        "--face_detector", "centre",  # the demo's faces are centred; no optional detector needed
-        "--max_steps", str(_DEMO_STEPS["quick" if quick else "full"]),
-        "--per_device_train_batch_size", "2" if quick else "8",
-        "--learning_rate", "3e-3",
-        "--warmup_steps", "0" if quick else "5",
-        "--seed", str(seed),
-        "--mixed_precision", "no",
-        "--checkpointing_steps", "no",
-        "--eval_steps", "0",
-        "--logging_steps", "1" if quick else "10",
-        "--dataloader_num_workers", "0",
-    ]  # fmt: skip
-    for name, value in _DEMO_MODEL.items():
-        argv += [f"--{name}", value if not (quick and name == "chunk_steps") else "16"]
-    if vision_model is not None:
-        argv += ["--vision_model", str(vision_model)]
-    else:
-        argv += ["--vision_backbone", "test_resnet", "--vision_image_size", "32"]
-    return argv
-
-
-def run_demo_stage(
-    recola_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    vision_model: str | os.PathLike | None = None,
-    quick: bool = False,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Train the demo's DeepFEVER-AV on the demo RECOLA corpus; returns the dev results plus `beats_baseline`.
-
-    `vision_model`: the demo's trained DeepFEVER (e.g. the distilled student folder); without it an untrained
-    extractor stands in and only the voice carries information.
-    """
-    results = dict(main(demo_stage_arguments(recola_dir, output_dir, vision_model=vision_model, quick=quick, seed=seed)))
-    results["beats_baseline"] = all(
-        results[f"recola_dev_{name}_ccc"] > results[f"recola_dev_train_mean_{name}_ccc"] for name in ("arousal", "valence")
-    )
-    return results
-
-
 __all__ = [
     "AVDataArguments",
     "AVModelArguments",
@@ -342,7 +280,9 @@ __all__ = [
     "DevEvaluator",
     "build_av_model",
     "build_vision",
-    "demo_stage_arguments",
     "main",
-    "run_demo_stage",
 ]
+
+
+if __name__ == "__main__":
+    main()

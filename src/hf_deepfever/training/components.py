@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models.deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
-from .arguments import DataArguments, ModelArguments, TrainingArguments
+from .arguments import DataArguments, ModelArguments, TrainingLoopArguments
 from .checkpointing import resolve_checkpoint
 from .data import affectnet_face_rows, concatenate_face_rows, fec_face_rows, fec_triplet_rows, whole_image_rows
 
@@ -17,7 +17,7 @@ def build_processor(model_args: ModelArguments) -> DeepFeverImageProcessor:
 
 
 def build_model(
-    model_args: ModelArguments, training_args: TrainingArguments, *, id2label: dict[int, str] | None = None
+    model_args: ModelArguments, training_args: TrainingLoopArguments, *, id2label: dict[int, str] | None = None
 ) -> DeepFeverForExpressionRecognition:
     """A new DeepFEVER model with heads; timm's pretrained backbone weights only when starting fresh.
 
@@ -79,7 +79,7 @@ class CorpusSplits:
 class PeriodicEvaluator:
     """Metrics on AffectNet validation and FEC test (``--max_eval_samples`` rows each) during training."""
 
-    def __init__(self, corpora: CorpusSplits, processor: Any, args: TrainingArguments, accelerator: Any) -> None:
+    def __init__(self, corpora: CorpusSplits, processor: Any, args: TrainingLoopArguments, accelerator: Any) -> None:
         self.processor = processor
         self.accelerator = accelerator
         self.args = args
@@ -107,7 +107,7 @@ class PeriodicEvaluator:
 
 
 def final_evaluation(
-    model: Any, processor: Any, data_args: DataArguments, args: TrainingArguments, accelerator: Any
+    model: Any, processor: Any, data_args: DataArguments, args: TrainingLoopArguments, accelerator: Any
 ) -> dict[str, Any]:
     """Every metric the corpora allow (RAF-DB linear probe included), as ``eval_results.json`` keys."""
     from .evaluation import evaluate_model

@@ -1,6 +1,6 @@
 """Distil a DeepFEVER teacher into a (smaller) student on AffectNet, FEC faces and unlabelled faces.
 
-Loss per step (method.md, "Training recipe", step 2)::
+Loss per step (the training recipe, step 2: distillation)::
 
     kd_weight          * T^2 KL(softmax(teacher_logits / T) || softmax(student_logits / T))
   + va_distill_weight  * MSE(student valence/arousal, teacher valence/arousal)
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .losses import ccc_loss, distillation_kl, expression_cross_entropy, geometry_loss, vector_regression_loss
-from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
+from .arguments import DataArguments, ModelArguments, TrainingLoopArguments, parse_arguments, to_json_dict
 from ..core.loading import load_model_and_processor
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .export import export_model
@@ -153,7 +153,7 @@ class DistillationTask:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse arguments, distil the teacher into the student, save the Hub-ready folder; returns final metrics."""
     args, data_args, model_args, kd_args = parse_arguments(
-        [TrainingArguments, DataArguments, ModelArguments, DistillationArguments],
+        [TrainingLoopArguments, DataArguments, ModelArguments, DistillationArguments],
         argv,
         description=__doc__.split("\n\n")[0],
         defaults=STUDENT_DEFAULTS,
@@ -202,3 +202,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 __all__ = ["DistillationArguments", "DistillationTask", "STUDENT_DEFAULTS", "TeacherInputAdapter", "main"]
+
+
+if __name__ == "__main__":
+    main()

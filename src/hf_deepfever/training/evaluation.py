@@ -1,4 +1,4 @@
-"""Evaluation of a DeepFEVER model on the protocols of the method (docs: method.md, "Evaluation").
+"""Evaluation of a DeepFEVER model on the protocols of the method (README.md, "How to train", step 3).
 
 - AffectNet validation (the de-facto test set): 8-class accuracy and macro-F1 over classes 0-7; 7-class
   accuracy and macro-F1 over rows 0-6 with the contempt logit masked out; valence/arousal CCC and RMSE
@@ -244,3 +244,7 @@ __all__ = [
     "main",
     "run_evaluation",
 ]
+
+
+if __name__ == "__main__":
+    main()

@@ -150,3 +150,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 __all__ = ["LinearProbeArguments", "main", "rafdb_chance_accuracy", "rafdb_linear_probe", "run_linear_probe"]
+
+
+if __name__ == "__main__":
+    main()

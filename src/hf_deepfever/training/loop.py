@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from ..core.files import atomic_write_text
 from ..core.vocabulary import TRAINING_LOG_NAME
-from .arguments import TrainingArguments
+from .arguments import TrainingLoopArguments
 from .checkpointing import TrainingState, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .inputs import collate_rows
 from .sampling import EpochSampler, ShardedBatchSampler
@@ -61,7 +61,7 @@ def checked_accelerator(**kwargs: Any):
     return accelerator
 
 
-def make_accelerator(args: TrainingArguments):
+def make_accelerator(args: TrainingLoopArguments):
     """The Accelerator of a run: precision, accumulation, trackers; seeds every RNG with ``--seed``."""
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
@@ -118,7 +118,7 @@ class TrainingResult:
     log_history: list[dict[str, Any]]
 
 
-def _optimizer(model: nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, args: TrainingLoopArguments) -> torch.optim.Optimizer:
     """AdamW; biases and normalisation weights (1-D parameters) get no weight decay."""
     decay, no_decay = [], []
     for parameter in model.parameters():
@@ -131,7 +131,7 @@ def _optimizer(model: nn.Module, args: TrainingArguments) -> torch.optim.Optimiz
 class _CyclingLoader:
     """An auxiliary loader drawn one batch per step, forever; its position is ``batches_seen`` (resumable)."""
 
-    def __init__(self, name: str, dataset: Any, transform: Any, batch_size: int, args: TrainingArguments, accelerator):
+    def __init__(self, name: str, dataset: Any, transform: Any, batch_size: int, args: TrainingLoopArguments, accelerator):
         self.name = name
         self.transform = transform
         self.sampler = EpochSampler(len(dataset), seed=args.seed + 7919)  # its own order, not the main one's
@@ -189,7 +189,7 @@ class _RunningLogs:
         return dict(zip(keys, means))
 
 
-def _checkpoint_every(args: TrainingArguments) -> int | None:
+def _checkpoint_every(args: TrainingLoopArguments) -> int | None:
     return int(args.checkpointing_steps) if args.checkpointing_steps.isdigit() else None
 
 
@@ -198,7 +198,7 @@ def train(
     model: nn.Module,
     task: TrainingTask,
     data: TrainingData,
-    args: TrainingArguments,
+    args: TrainingLoopArguments,
     *,
     hyperparameters: dict[str, Any] | None = None,
     tracker_name: str = "deepfever",

@@ -1,6 +1,6 @@
 """Train the multi-task DeepFEVER teacher on AffectNet (+ FEC triplets).
 
-Loss per step (method.md, "Training recipe", step 1)::
+Loss per step (the training recipe, step 1: the multi-task teacher)::
 
     expression cross-entropy (class-imbalance handled: class weights, or a balanced sampler)
   + valence_arousal_weight * (1 - CCC) on valence/arousal (NaN targets ignored)
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .losses import ccc_loss, class_weights_from_counts, expression_cross_entropy, triplet_hinge_loss
-from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments, to_json_dict
+from .arguments import DataArguments, ModelArguments, TrainingLoopArguments, parse_arguments, to_json_dict
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .data import expression_counts
 from .export import export_model
@@ -113,7 +113,7 @@ class TeacherTask:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse arguments, train the teacher, save the Hub-ready folder; returns the final metrics."""
     args, data_args, model_args, loss_args = parse_arguments(
-        [TrainingArguments, DataArguments, ModelArguments, TeacherLossArguments],
+        [TrainingLoopArguments, DataArguments, ModelArguments, TeacherLossArguments],
         argv,
         description=__doc__.split("\n\n")[0],
         defaults=TEACHER_DEFAULTS,
@@ -164,3 +164,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 __all__ = ["TEACHER_DEFAULTS", "TeacherLossArguments", "TeacherTask", "main"]
+
+
+if __name__ == "__main__":
+    main()
