@@ -13,7 +13,8 @@ from hf_deepfever import DeepFeverConfig, DeepFeverModel
 from hf_deepfever.models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
 from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from hf_deepfever.models.deepfever.image_processing_deepfever import DeepFeverImageProcessor
-from hf_deepfever.models.deepfever.modeling_deepfever_av import DeepFeverAVModel, concordance_correlation
+from hf_deepfever.models.deepfever.modeling_deepfever import concordance_correlation
+from hf_deepfever.models.deepfever.modeling_deepfever_av import DeepFeverAVModel
 from hf_deepfever.models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from remote_code import run_without_package
 
@@ -50,13 +51,13 @@ def test_ccc_matches_the_formula_and_ignores_masked_rows():
     expected = 2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
     pred = torch.tensor(np.stack([x, x], 1))
     target = torch.tensor(np.stack([y, y], 1))
-    assert torch.allclose(concordance_correlation(pred, target), torch.tensor([expected] * 2, dtype=torch.float32), atol=1e-5)
+    assert torch.allclose(concordance_correlation(pred, target)[0], torch.tensor([expected] * 2, dtype=torch.float64), atol=1e-5)
     # Masked rows and NaN targets: garbage there changes nothing.
     padded_pred = torch.cat([pred, torch.full((5, 2), 1e6)]).double()
     padded_target = torch.cat([target, torch.full((5, 2), float("nan"))])
     mask = torch.cat([torch.ones(50), torch.zeros(5)]).bool()
-    assert torch.allclose(concordance_correlation(padded_pred, padded_target, mask), torch.tensor([expected] * 2).float(), atol=1e-5)
-    assert torch.allclose(concordance_correlation(target, target), torch.ones(2), atol=1e-5)
+    assert torch.allclose(concordance_correlation(padded_pred, padded_target, mask)[0], torch.tensor([expected] * 2, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(concordance_correlation(target.float(), target.float())[0], torch.ones(2), atol=1e-5)
 
 
 @pytest.mark.parametrize(("fusion", "rnn_type", "bidirectional"), [("concat", "gru", True), ("gated", "lstm", False)])

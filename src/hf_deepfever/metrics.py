@@ -140,25 +140,24 @@ def _valid_float_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarr
 
 
 def ccc(x: ArrayLike, y: ArrayLike) -> float:
-    """Lin's concordance correlation coefficient.
+    """Lin's concordance correlation coefficient, over the pairs where neither value is NaN.
 
-    ``CCC = 2·cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))²)`` with population (1/N) moments, over the
-    pairs where neither value is NaN. It is 1 for identical series, -1 for ``y = 2·mean - x`` mirror images,
-    and a mean shift ``d`` lowers a perfect correlation to ``2·var / (2·var + d²)``.
+    ``CCC = 2·cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))²)`` with population (1/N) moments, in float64:
+    the package's one CCC (:func:`~hf_deepfever.models.deepfever.modeling_deepfever.concordance_correlation`,
+    also behind the training loss) without its ``eps``. It is 1 for identical series, -1 for
+    ``y = 2·mean - x`` mirror images, and a mean shift ``d`` lowers a perfect correlation to
+    ``2·var / (2·var + d²)``.
 
     Edge cases: NaN with fewer than two valid pairs. When the denominator is zero (both series constant and
-    equal), the series agree exactly and CCC is defined as 1.0; when only one series is constant the
-    covariance is 0 and so is CCC.
+    equal), the series agree exactly and CCC is 1.0; when only one series is constant it is 0.
     """
+    import torch
+
+    from .models.deepfever.modeling_deepfever import concordance_correlation
+
     x_valid, y_valid = _valid_float_pairs(x, y)
-    if x_valid.size < 2:
-        return float("nan")
-    x_mean, y_mean = x_valid.mean(), y_valid.mean()
-    covariance = np.mean((x_valid - x_mean) * (y_valid - y_mean))
-    denominator = x_valid.var() + y_valid.var() + (x_mean - y_mean) ** 2
-    if denominator == 0.0:
-        return 1.0
-    return float(2.0 * covariance / denominator)
+    value, _ = concordance_correlation(torch.from_numpy(x_valid), torch.from_numpy(y_valid))
+    return float(value[0])
 
 
 def rmse(pred: ArrayLike, target: ArrayLike) -> float:

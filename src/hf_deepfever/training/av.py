@@ -28,7 +28,8 @@ from ..models.deepfever import DeepFeverConfig, DeepFeverImageProcessor, DeepFev
 from ..models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
 from ..models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
 from ..metrics import ccc
-from ..models.deepfever.modeling_deepfever_av import DeepFeverAVModel, ccc_loss_per_dimension
+from ..models.deepfever.modeling_deepfever_av import DeepFeverAVModel
+from .losses import ccc_loss
 from ..models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from ..video.faces import FaceLocator
 from .arguments import TrainingLoopArguments, parse_arguments, to_json_dict
@@ -161,8 +162,9 @@ class AVTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         labels = batch.pop("labels")
         output = model(**batch)
-        per_dimension = ccc_loss_per_dimension(output.arousal_valence, labels, batch["attention_mask"])
-        return per_dimension.mean(), {"arousal_ccc_loss": per_dimension[0].detach(), "valence_ccc_loss": per_dimension[1].detach()}
+        per_dimension = ccc_loss(output.arousal_valence, labels, batch["attention_mask"], reduction="none")
+        loss = ccc_loss(output.arousal_valence, labels, batch["attention_mask"])  # what model(..., labels=...) returns
+        return loss, {"arousal_ccc_loss": per_dimension[0].detach(), "valence_ccc_loss": per_dimension[1].detach()}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return self.evaluator(model)

@@ -7,7 +7,14 @@ from typing import Any
 from ..models.deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
 from .arguments import DataArguments, ModelArguments, TrainingLoopArguments
 from .checkpointing import resolve_checkpoint
-from .data import affectnet_face_rows, concatenate_face_rows, fec_face_rows, fec_triplet_rows, whole_image_rows
+from .data import (
+    affectnet_face_rows,
+    concatenate_face_rows,
+    fec_face_rows,
+    fec_triplet_rows,
+    sample_rows,
+    whole_image_rows,
+)
 
 
 def build_processor(model_args: ModelArguments) -> DeepFeverImageProcessor:
@@ -37,12 +44,6 @@ def build_model(
     if model_args.backbone_pretrained and not resuming:
         model.load_backbone_pretrained_weights()
     return model
-
-
-def _subset(split: Any, max_samples: int | None, seed: int) -> Any:
-    if max_samples is None or max_samples >= len(split):
-        return split
-    return split.shuffle(seed=seed).select(range(max_samples))
 
 
 class CorpusSplits:
@@ -83,8 +84,8 @@ class PeriodicEvaluator:
         self.processor = processor
         self.accelerator = accelerator
         self.args = args
-        self.affectnet = _subset(corpora.affectnet["validation"], args.max_eval_samples, args.seed) if corpora.affectnet else None
-        self.fec = _subset(corpora.fec["test"], args.max_eval_samples, args.seed) if corpora.fec else None
+        self.affectnet = sample_rows(corpora.affectnet["validation"], args.max_eval_samples, args.seed) if corpora.affectnet else None
+        self.fec = sample_rows(corpora.fec["test"], args.max_eval_samples, args.seed) if corpora.fec else None
         if self.affectnet is not None and len(self.affectnet) == 0:
             self.affectnet = None
         if self.fec is not None and len(self.fec) == 0:

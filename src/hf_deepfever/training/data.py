@@ -148,6 +148,16 @@ def fec_triplet_rows(split, max_samples: int | None = None):
     return _dataset(pa.table(data))
 
 
+def sample_rows(dataset, max_samples: int | None, seed: int):
+    """At most ``max_samples`` rows of ``dataset``, drawn at random with ``seed`` (corpus lists are often sorted
+    by class, so the first rows would not do); the dataset itself when it is not larger."""
+    if max_samples is None or max_samples >= len(dataset):
+        return dataset
+    if max_samples <= 0:
+        raise ValueError(f"max_samples must be positive, got {max_samples}")
+    return dataset.shuffle(seed=seed).select(range(max_samples))
+
+
 def expression_counts(face_rows, num_classes: int) -> np.ndarray:
     """Rows per expression class (rows without a label are not counted)."""
     labels = face_rows.with_format("arrow")[:].column("labels").to_numpy()
@@ -162,5 +172,6 @@ __all__ = [
     "expression_counts",
     "fec_face_rows",
     "fec_triplet_rows",
+    "sample_rows",
     "whole_image_rows",
 ]

@@ -25,21 +25,13 @@ from ..metrics import expression_metrics, triplet_accuracy, valence_arousal_metr
 from .arguments import DataArguments, parse_arguments
 from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
 from ..core.loading import load_model_and_processor
+from ..core.vocabulary import TRIPLET_TYPE_NAMES
+from .data import sample_rows
 from .prediction import ImagePredictions, predict_images
 
 logger = logging.getLogger(__name__)
 
 AFFECTNET_NUM_CLASSES = 8
-FEC_TRIPLET_TYPE_KEYS = ("one_class", "two_class", "three_class")
-
-
-def _subset(dataset: Any, max_samples: int | None, seed: int) -> Any:
-    """At most ``max_samples`` rows, drawn at random with ``seed`` (lists are often sorted by class)."""
-    if max_samples is None or max_samples >= len(dataset):
-        return dataset
-    if max_samples <= 0:
-        raise ValueError(f"max_eval_samples must be positive, got {max_samples}")
-    return dataset.shuffle(seed=seed).select(range(max_samples))
 
 
 def affectnet_metrics(predictions: ImagePredictions, labels: Sequence[int], valence_arousal: np.ndarray) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def evaluate_fec(
         *vectors, np.asarray(dataset["odd_one_out"]), np.asarray(dataset["triplet_type"], dtype=np.int64)
     )
     results: dict[str, Any] = {"fec_triplet_accuracy": scores["accuracy"], "fec_eval_triplets": scores["num_triplets"]}
-    for type_name in FEC_TRIPLET_TYPE_KEYS:
+    for type_name in TRIPLET_TYPE_NAMES:
         results[f"fec_triplet_accuracy_{type_name}"] = scores[f"accuracy_{type_name}"]
         results[f"fec_eval_triplets_{type_name}"] = scores[f"num_{type_name}"]
     return results
@@ -179,10 +171,10 @@ def evaluate_model(
     results: dict[str, Any] = {DATASET_KIND_KEY: dataset_kind([affectnet_dir, fec_dir, rafdb_dir])}
     common = {"batch_size": batch_size, "accelerator": accelerator, "num_workers": num_workers}
     if affectnet_dir:
-        split = _subset(load_affectnet(affectnet_dir, protocol=8)["validation"], max_eval_samples, seed)
+        split = sample_rows(load_affectnet(affectnet_dir, protocol=8)["validation"], max_eval_samples, seed)
         results.update(evaluate_affectnet(model, processor, split, **common)[0])
     if fec_dir:
-        split = _subset(load_fec(fec_dir, images_dir=fec_images_dir)["test"], max_eval_samples, seed)
+        split = sample_rows(load_fec(fec_dir, images_dir=fec_images_dir)["test"], max_eval_samples, seed)
         results.update(evaluate_fec(model, processor, split, **common))
     if rafdb_dir:
         from .linear_probe import rafdb_linear_probe

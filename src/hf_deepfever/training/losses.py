@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..models.deepfever.modeling_deepfever import ccc_loss as model_ccc_loss
+
 
 @contextlib.contextmanager
 def _full_precision(device: torch.device) -> Iterator[None]:
@@ -32,46 +34,17 @@ def _as_index_tensor(values: torch.Tensor | Sequence[int], device: torch.device)
 
 
 def ccc_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8, reduction: str = "mean"
 ) -> torch.Tensor:
-    """``1 - CCC`` per output column, averaged over the columns that have at least two valid targets.
+    """``1 - CCC`` averaged over the output columns that have at least two valid (non-NaN, unmasked) targets.
 
-    ``CCC = 2·cov(p, t) / (var(p) + var(t) + (mean(p) - mean(t))² + eps)`` with population moments over the
-    valid rows of that column. ``pred`` and ``target`` are ``(N, D)`` or ``(B, T, D)`` (flattened to
-    ``(B·T, D)``, e.g. per-step valence/arousal of padded sequences); a row is valid in a column when its
-    target is not NaN and, if given, ``mask`` (``(N,)`` or ``(B, T)``, True = real step) is True. Invalid rows
-    never reach the arithmetic, so NaN targets or garbage predictions on padded steps cannot leak NaN into the
-    loss or its gradient. A column with fewer than two valid targets contributes nothing; with no such column
-    at all the loss is 0 (with a defined, zero gradient).
+    The one CCC of the package (:func:`~hf_deepfever.models.deepfever.modeling_deepfever.ccc_loss`, which
+    the models' own ``loss`` uses too), computed here with autocast off. ``pred`` and ``target`` are
+    ``(N, D)`` or ``(B, T, D)``; ``mask`` (``(N,)`` or ``(B, T)``) marks real rows. With no usable column the
+    loss is 0, with a defined, zero gradient. ``reduction="none"`` gives the ``(D,)`` per-column values.
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"`pred` {tuple(pred.shape)} and `target` {tuple(target.shape)} must have one shape")
     with _full_precision(pred.device):
-        num_columns = pred.shape[-1] if pred.dim() > 1 else 1
-        pred_2d = pred.float().reshape(-1, num_columns)
-        target_2d = target.float().reshape(-1, num_columns)
-        valid = ~torch.isnan(target_2d)
-        if mask is not None:
-            if mask.numel() != pred_2d.shape[0]:
-                raise ValueError(f"`mask` has {mask.numel()} entries for {pred_2d.shape[0]} rows (steps)")
-            valid = valid & mask.reshape(-1, 1).to(device=pred.device, dtype=torch.bool)
-        weight = valid.float()
-        pred_2d = torch.where(valid, pred_2d, torch.zeros_like(pred_2d))
-        target_2d = torch.where(valid, target_2d, torch.zeros_like(target_2d))
-
-        count = weight.sum(dim=0)
-        safe_count = count.clamp(min=1.0)
-        pred_mean = pred_2d.sum(dim=0) / safe_count
-        target_mean = target_2d.sum(dim=0) / safe_count
-        pred_centred = (pred_2d - pred_mean) * weight
-        target_centred = (target_2d - target_mean) * weight
-        covariance = (pred_centred * target_centred).sum(dim=0) / safe_count
-        pred_variance = pred_centred.pow(2).sum(dim=0) / safe_count
-        target_variance = target_centred.pow(2).sum(dim=0) / safe_count
-        concordance = 2 * covariance / (pred_variance + target_variance + (pred_mean - target_mean).pow(2) + eps)
-
-        usable = (count >= 2).float()
-        return ((1 - concordance) * usable).sum() / usable.sum().clamp(min=1.0)
+        return model_ccc_loss(pred, target, mask, eps, reduction)
 
 
 def expression_cross_entropy(

@@ -175,6 +175,66 @@ class DeepFeverModel(DeepFeverPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=feature_map, pooler_output=vector)
 
 
+def concordance_correlation(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lin's concordance correlation coefficient per last-dimension column, and the rows it was computed over.
+
+    ``CCC = 2·cov(p, t) / (var(p) + var(t) + (mean(p) - mean(t))² + eps)`` with population (1/N) moments.
+    ``pred``, ``target``: ``(..., D)`` (a 1-D input is one column); a row counts in a column when its target
+    is finite and, if given, ``mask`` (``(...)``, True = real) is True. Invalid rows never enter the
+    arithmetic, so NaN labels or padding cannot leak into values or gradients. Computed in float64 for
+    float64 inputs, else float32.
+
+    Returns ``(ccc, count)``, both ``(D,)``: ``ccc`` is NaN in a column with fewer than two valid rows, and
+    1 where the denominator is zero (both series constant and equal: they agree exactly).
+    """
+    dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
+    columns = pred.shape[-1] if pred.dim() > 1 else 1
+    pred = pred.to(dtype).reshape(-1, columns)
+    target = target.to(device=pred.device, dtype=dtype).reshape(-1, columns)
+    valid = torch.isfinite(target)
+    if mask is not None:
+        if mask.numel() != pred.shape[0]:
+            raise ValueError(f"mask has {mask.numel()} entries for {pred.shape[0]} rows")
+        valid = valid & mask.reshape(-1, 1).to(device=pred.device, dtype=torch.bool)
+    weight = valid.to(dtype)
+    count = weight.sum(0)
+    safe_count = count.clamp(min=1.0)
+    pred = torch.where(valid, pred, torch.zeros_like(pred))
+    target = torch.where(valid, target, torch.zeros_like(target))
+    pred_mean = pred.sum(0) / safe_count
+    target_mean = target.sum(0) / safe_count
+    pred_centred = (pred - pred_mean) * weight
+    target_centred = (target - target_mean) * weight
+    covariance = (pred_centred * target_centred).sum(0) / safe_count
+    denominator = (pred_centred.pow(2).sum(0) + target_centred.pow(2).sum(0)) / safe_count
+    denominator = denominator + (pred_mean - target_mean).pow(2) + eps
+    ccc = torch.where(denominator > 0, 2 * covariance / denominator.clamp(min=torch.finfo(dtype).tiny), torch.ones_like(covariance))
+    return torch.where(count >= 2, ccc, torch.full_like(ccc, float("nan"))), count
+
+
+def ccc_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8, reduction: str = "mean"
+) -> torch.Tensor:
+    """``1 - CCC`` per column (see :func:`concordance_correlation`), for training.
+
+    ``reduction="mean"``: the mean over the columns with at least two valid targets, a float32 scalar; 0 (still
+    connected to the graph, with a zero gradient) when no column has. ``"none"``: the ``(D,)`` values, 0 where
+    a column has too few targets. Never NaN, whatever the targets.
+    """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have one shape")
+    ccc, count = concordance_correlation(pred, target, mask, eps)
+    usable = count >= 2
+    per_column = torch.where(usable, 1.0 - ccc, torch.zeros_like(ccc)).float()
+    if reduction == "none":
+        return per_column
+    return per_column.sum() / usable.sum().clamp(min=1).to(per_column.dtype)
+
+
 def expression_recognition_loss(
     logits: torch.Tensor,
     valence_arousal: torch.Tensor,
@@ -250,6 +310,8 @@ DeepFeverForExpressionRecognition.register_for_auto_class("AutoModelForImageClas
 
 __all__ = [
     "DeepFeverExpressionOutput",
+    "ccc_loss",
+    "concordance_correlation",
     "DeepFeverForExpressionRecognition",
     "DeepFeverModel",
     "DeepFeverPreTrainedModel",

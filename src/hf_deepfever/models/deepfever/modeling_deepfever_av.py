@@ -24,7 +24,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_deepfever_av import DeepFeverAVConfig
-from .modeling_deepfever import DeepFeverModel
+from .modeling_deepfever import DeepFeverModel, ccc_loss
 
 # Written into config.auto_map on save so that the saved folder loads through remote code without the package.
 _AUTO_MAP = {
@@ -43,7 +43,8 @@ class DeepFeverAVOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
-            Mean over the two dimensions of 1 - CCC, over the real steps with a finite label (when `labels` is given).
+            Mean over the two dimensions of 1 - CCC, over the real steps with a finite label (when `labels` is given;
+            see `modeling_deepfever.ccc_loss`).
         arousal_valence (`torch.FloatTensor` of shape `(batch_size, steps, 2)`):
             Predictions per step: `[..., 0]` arousal, `[..., 1]` valence. Padded steps hold zeros.
         last_hidden_state (`torch.FloatTensor` of shape `(batch_size, steps, hidden)`):
@@ -56,41 +57,6 @@ class DeepFeverAVOutput(ModelOutput):
     arousal_valence: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
     visual_features: torch.FloatTensor | None = None
-
-
-def concordance_correlation(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
-) -> torch.Tensor:
-    """CCC per last-dimension column over all valid rows (population moments), as a float32 `(D,)` tensor.
-
-    `pred`, `target`: `(..., D)`; a row counts in a column when `mask` (`(...)`, True = real) is True and the target
-    is finite. Invalid rows never enter the arithmetic, so NaN labels or padding cannot leak into gradients. A column
-    with fewer than two valid rows gets CCC 0.
-    """
-    pred = pred.float().reshape(-1, pred.shape[-1])
-    target = target.float().reshape(-1, target.shape[-1])
-    valid = torch.isfinite(target)
-    if mask is not None:
-        valid = valid & mask.reshape(-1, 1).to(device=pred.device, dtype=torch.bool)
-    weight = valid.float()
-    count = weight.sum(0)
-    safe_count = count.clamp(min=1.0)
-    pred = torch.where(valid, pred, torch.zeros_like(pred))
-    target = torch.where(valid, target, torch.zeros_like(target))
-    pred_mean = pred.sum(0) / safe_count
-    target_mean = target.sum(0) / safe_count
-    pred_centred = (pred - pred_mean) * weight
-    target_centred = (target - target_mean) * weight
-    covariance = (pred_centred * target_centred).sum(0) / safe_count
-    pred_var = pred_centred.pow(2).sum(0) / safe_count
-    target_var = target_centred.pow(2).sum(0) / safe_count
-    ccc = 2 * covariance / (pred_var + target_var + (pred_mean - target_mean).pow(2) + eps)
-    return torch.where(count >= 2, ccc, torch.zeros_like(ccc))
-
-
-def ccc_loss_per_dimension(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """`1 - CCC` per column (`(D,)`, float32)."""
-    return 1.0 - concordance_correlation(pred, target, mask)
 
 
 class DeepFeverAudioEncoder(nn.Module):
@@ -360,7 +326,7 @@ class DeepFeverAVModel(DeepFeverAVPreTrainedModel):
         if labels is not None:
             if labels.shape[-1] != 2:
                 raise ValueError(f"labels must be (batch, steps, 2) = arousal, valence; got {tuple(labels.shape)}")
-            loss = ccc_loss_per_dimension(predictions, labels.to(device), step_mask).mean()
+            loss = ccc_loss(predictions, labels.to(device), step_mask)
         output = DeepFeverAVOutput(
             loss=loss, arousal_valence=predictions, last_hidden_state=hidden, visual_features=visual_features
         )
@@ -375,6 +341,4 @@ __all__ = [
     "DeepFeverAVOutput",
     "DeepFeverAVPreTrainedModel",
     "DeepFeverAudioEncoder",
-    "ccc_loss_per_dimension",
-    "concordance_correlation",
 ]
