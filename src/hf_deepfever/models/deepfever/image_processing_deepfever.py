@@ -11,11 +11,13 @@ This file travels to the Hub as remote code: it imports only numpy, PIL, torch, 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
 from torchvision.transforms.v2 import functional as tvF
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
@@ -44,6 +46,29 @@ class DeepFeverImageProcessorKwargs(ImagesKwargs, total=False):
 # ---------------------------------------------------------------------------------------------------------------
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def apply_exif_orientation(image: PIL.Image.Image) -> PIL.Image.Image:
+    """The image as a person sees it: rotated/flipped by its EXIF orientation tag, which is then removed.
+
+    Phone portraits are often stored sideways with a tag saying how to turn them; boxes, landmarks and
+    crops of user photos refer to the upright image. An image without the tag is returned as it is (the
+    same object); an unreadable EXIF block is ignored with a warning and the image is used as stored.
+    Corpus readers whose published boxes refer to the stored pixels do not call this.
+    """
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception as error:  # corrupt EXIF data: PIL raises a variety of errors
+        warnings.warn(f"ignoring an unreadable EXIF block ({error}); using the image as stored", stacklevel=2)
+        return image
+    if orientation in (None, 1):
+        return image
+    try:
+        return PIL.ImageOps.exif_transpose(image)
+    except Exception as error:
+        warnings.warn(f"ignoring EXIF orientation {orientation!r} ({error}); using the image as stored", stacklevel=2)
+        return image
 
 
 def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
@@ -309,6 +334,7 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
 DeepFeverImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
+    "apply_exif_orientation",
     "DeepFeverImageProcessor",
     "DeepFeverImageProcessorKwargs",
     "DeepFeverImageProcessorPil",
