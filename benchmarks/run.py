@@ -14,13 +14,14 @@ import argparse
 import importlib
 import json
 import math
-import os
 import sys
 import time
 import traceback
 from typing import Any
 
 import torch
+
+from hf_deepfever.core.files import atomic_write_text
 
 from .timing import loadavg, machine_info
 
@@ -89,10 +90,7 @@ def markdown_details(results: dict[str, Any]) -> str:
 
 def write_json(report: dict[str, Any], output: str) -> None:
     """Atomic write (temporary file + rename): a reader never sees half a report."""
-    tmp = f"{output}.{os.getpid()}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(report, handle, indent=2, default=str)
-    os.replace(tmp, output)
+    atomic_write_text(output, json.dumps(report, indent=2, default=str))
 
 
 def run(

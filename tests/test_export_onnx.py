@@ -75,3 +75,22 @@ def test_extract_with_onnx_matches_pytorch_rows(tiny_model_dir, tmp_path):
     assert list(tables["onnx"]["expression"]) == list(tables["torch"]["expression"])
     np.testing.assert_allclose(np.stack(tables["onnx"]["vector"]), np.stack(tables["torch"]["vector"]), atol=1e-4)
     np.testing.assert_allclose(tables["onnx"]["valence"], tables["torch"]["valence"], atol=1e-4)
+
+
+def test_failing_check_keeps_the_previous_good_export(tiny_model_dir, tmp_path, capsys):
+    output = tmp_path / "model.onnx"
+    assert main(["export-onnx", "--model", tiny_model_dir, "--output", str(output)]) == 0
+    good = output.read_bytes()
+    # A tolerance no float32 graph can meet: the check fails, and the file already there must survive it.
+    assert main(["export-onnx", "--model", tiny_model_dir, "--output", str(output), "--tolerance", "1e-30"]) == 2
+    assert "was not written" in capsys.readouterr().err
+    assert output.read_bytes() == good
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.onnx"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("tolerance", ["-1", "0", "nan"])
+def test_tolerance_must_be_positive(tiny_model_dir, tmp_path, capsys, tolerance):
+    output = tmp_path / "model.onnx"
+    assert main(["export-onnx", "--model", tiny_model_dir, "--output", str(output), "--tolerance", tolerance]) == 2
+    assert "tolerance must be a positive number" in capsys.readouterr().err
+    assert not output.exists()

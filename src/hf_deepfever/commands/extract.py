@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.files import temporary_path
+
 OUTPUT_FORMATS = (".parquet", ".csv")
 
 
@@ -81,7 +83,7 @@ class _TableWriter:
 
     def __init__(self, output: Path) -> None:
         self.output = output
-        self.tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+        self.tmp = temporary_path(output)
         self.csv = output.suffix.lower() == ".csv"
         self._writer: Any = None
 
@@ -120,23 +122,22 @@ def _onnxruntime_model(model: Any, args: argparse.Namespace, device: Any) -> tup
     import tempfile
 
     from ..inference import default_num_workers, usable_cores
-    from ..inference.onnx import OnnxRuntimeExtractor, check_onnx, export_onnx
+    from ..inference.onnx import OnnxRuntimeExtractor, export_checked_onnx
 
     if device.type != "cpu":
         raise ValueError(f"--onnx runs on CPU (onnxruntime's CPU provider); got --device {device}")
     workers = default_num_workers() if args.num_workers is None else args.num_workers
     threads = args.num_threads or max(1, usable_cores() - workers)
     with tempfile.TemporaryDirectory(prefix="deepfever_onnx_") as folder:
-        path = export_onnx(model, Path(folder) / "model.onnx")
-        check = check_onnx(model, path)
-        if not check.ok:
-            raise ValueError(f"the ONNX export differs from PyTorch beyond {check.tolerance}: {check.max_abs_diff}")
+        path = Path(folder) / "model.onnx"
+        export_checked_onnx(model, path)
         return OnnxRuntimeExtractor(path, model.config, threads=threads), 1
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
+
 
     from ..core.images import find_image_files
     from ..core.loading import load_model_and_processor

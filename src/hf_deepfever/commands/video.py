@@ -10,10 +10,11 @@ face_found, audio_present`. Files are written under a temporary name and renamed
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..core.files import atomic_output
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -43,12 +44,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def write_csv(trace: Any, output: Path) -> None:
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+    with atomic_output(output) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
         handle.write("time_s,arousal,valence,face_found,audio_present\n")
         for row in zip(trace.time, trace.arousal, trace.valence, trace.face_found, trace.audio_present):
             handle.write(f"{row[0]:.2f},{row[1]:.6f},{row[2]:.6f},{int(row[3])},{int(row[4])}\n")
-    os.replace(temporary, output)
 
 
 def write_plot(trace: Any, output: Path, title: str) -> None:
@@ -66,10 +65,9 @@ def write_plot(trace: Any, output: Path, title: str) -> None:
     axis.set_title(title)
     axis.legend(loc="upper right")
     figure.tight_layout()
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=120)
+    with atomic_output(output) as temporary:
+        figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=120)
     plt.close(figure)
-    os.replace(temporary, output)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.files import atomic_output, atomic_write_bytes, atomic_write_json
 from ._common import iter_line_batches, split_fields
 from .fec import LIST_FILES, fec_image_filename
 
@@ -136,22 +136,12 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     return body
 
 
-def _save(body: bytes, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-    try:
-        temporary.write_bytes(body)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 def _download_one(url: str, target: Path, arguments: DownloadArguments) -> str | None:
     """None when saved; the reason when the URL is dead. Raises ``_TransientFailure`` after the retries."""
     delay = arguments.backoff
     for attempt in range(arguments.retries + 1):
         try:
-            _save(_fetch(url, arguments.timeout, arguments.max_bytes), target)
+            atomic_write_bytes(target, _fetch(url, arguments.timeout, arguments.max_bytes))
             return None
         except _PermanentFailure as failure:
             return str(failure)
@@ -168,13 +158,6 @@ def _read_dead(path: Path) -> dict[str, str]:
         return {}
     with open(path, encoding="utf-8", newline="") as handle:
         return {row[0]: row[1] for row in csv.reader(handle, delimiter="\t") if len(row) == 2}
-
-
-def _write_atomically(path: Path, write) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        write(handle)
-    os.replace(temporary, path)
 
 
 def download_fec(arguments: DownloadArguments) -> DownloadSummary:
@@ -218,9 +201,10 @@ def download_fec(arguments: DownloadArguments) -> DownloadSummary:
             if done % 1000 == 0:
                 logger.info("FEC: %d/%d done", done, len(pending))
 
-    _write_atomically(dead_path, lambda handle: csv.writer(handle, delimiter="\t").writerows(sorted(dead.items())))
+    with atomic_output(dead_path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter="\t").writerows(sorted(dead.items()))
     summary.dead = len(dead)
-    _write_atomically(output_dir / SUMMARY_FILE, lambda handle: json.dump(vars(summary), handle, indent=2))
+    atomic_write_json(output_dir / SUMMARY_FILE, vars(summary), sort_keys=False)
     return summary
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..core.files import atomic_write_text
 
 if TYPE_CHECKING:
     from .run import DemoRun
@@ -105,17 +105,6 @@ def timings_table(timings: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_results(run: DemoRun) -> str:
     """Write ``demo_results.json`` and ``demo_results.md``; return the results table."""
     run.results["timings"] = run.timings
@@ -146,8 +135,8 @@ def write_results(run: DemoRun) -> str:
         timings_table(run.timings),
         "",
     ]
-    _write_atomic(run.output_dir / "demo_results.md", "\n".join(markdown))
-    _write_atomic(
+    atomic_write_text(run.output_dir / "demo_results.md", "\n".join(markdown))
+    atomic_write_text(
         run.output_dir / "demo_results.json", json.dumps(run.results, indent=2, sort_keys=True, default=str) + "\n"
     )
     return table

@@ -19,6 +19,8 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import validate_repo_id
 
+from ..core.files import atomic_output, atomic_write_text
+
 _CHUNK_BYTES = 1 << 20
 
 
@@ -60,14 +62,6 @@ def _place_snapshot_file(blob: Path, target: Path, final_target: Path) -> None:
         target.symlink_to(os.path.relpath(blob, final_target.parent))
     except OSError:
         shutil.copy2(blob, target)
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def install_to_hub_cache(
@@ -112,9 +106,8 @@ def install_to_hub_cache(
         file_hashes[relative_path] = file_hash
         blob = blobs_dir / file_hash
         if not blob.is_file():
-            temporary = blobs_dir / f".{file_hash}.incomplete"
-            shutil.copyfile(source_file, temporary)
-            os.replace(temporary, blob)
+            with atomic_output(blob) as temporary:
+                shutil.copyfile(source_file, temporary)
 
     commit = content_commit_id(file_hashes)
     snapshot = repo_root / "snapshots" / commit
@@ -132,5 +125,6 @@ def install_to_hub_cache(
             if not snapshot.is_dir():  # else another process installed the same content first
                 raise
     # huggingface_hub reads the ref with a bare f.read(): no trailing newline.
-    _write_text_atomically(repo_root / "refs" / revision, commit)
+    (repo_root / "refs" / revision).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(repo_root / "refs" / revision, commit)
     return snapshot

@@ -8,6 +8,7 @@ Needs the ``onnx`` extra: ``pip install "hf_deepfever[onnx]"``.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ..core.files import atomic_output
 
 DEFAULT_OPSET = 17
 
@@ -71,26 +74,40 @@ def export_onnx(model: nn.Module, output: str | os.PathLike, *, opset: int = DEF
     wrapper = _OnnxOutputs(model.float().cpu()).eval()  # eval on the wrapper: export restores *its* mode after
     names = output_names(model)
     example = torch.zeros(2, 3, image_size, image_size)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings about the input checks, which are constant here
-            # The TorchScript exporter: seconds instead of a minute for the dynamo one, same graph for these CNNs.
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(tmp),
-                input_names=["pixel_values"],
-                output_names=names,
-                dynamic_axes={"pixel_values": {0: "batch"}, **{name: {0: "batch"} for name in names}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_output(output) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about the input checks, which are constant here
+        # The TorchScript exporter: seconds instead of a minute for the dynamo one, same graph for these CNNs.
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(tmp),
+            input_names=["pixel_values"],
+            output_names=names,
+            dynamic_axes={"pixel_values": {0: "batch"}, **{name: {0: "batch"} for name in names}},
+            opset_version=opset,
+            dynamo=False,
+        )
     return output
+
+
+def export_checked_onnx(
+    model: nn.Module, output: str | os.PathLike, *, opset: int = DEFAULT_OPSET, tolerance: float = 1e-4
+) -> OnnxCheck:
+    """Export, check against PyTorch, and only then put the file at ``output``.
+
+    The export is written and checked under a temporary name in the same folder; a failing check raises
+    ``ValueError`` and leaves whatever was at ``output`` before (e.g. a previous good export) untouched.
+    """
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ValueError(f"tolerance must be a positive number, got {tolerance}")
+    output = Path(output)
+    with atomic_output(output) as candidate:
+        export_onnx(model, candidate, opset=opset)
+        check = check_onnx(model, candidate, tolerance=tolerance)
+        if not check.ok:
+            diffs = ", ".join(f"{name} {diff:.2e}" for name, diff in check.max_abs_diff.items())
+            raise ValueError(f"onnxruntime outputs differ from PyTorch by more than {tolerance}: {diffs}; {output} was not written")
+    return check
 
 
 def onnx_session(path: str | os.PathLike, *, threads: int | None = None):

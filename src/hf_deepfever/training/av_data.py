@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
+from ..core.files import atomic_output
 from ..video.faces import FaceLocator
 from ..video.trace import compute_visual_features
 from .teacher_cache import teacher_fingerprint
@@ -109,9 +110,8 @@ def attach_visual_features(
         vectors, face_mask = compute_visual_features(
             recording.video, recording.num_steps, vision_model, image_processor, face_locator, step_ms / 1000.0, device
         )
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({"vectors": vectors.contiguous(), "face_mask": face_mask.to(torch.uint8)}, str(temporary))
-        os.replace(temporary, path)
+        with atomic_output(path) as temporary:
+            save_file({"vectors": vectors.contiguous(), "face_mask": face_mask.to(torch.uint8)}, str(temporary))
         counts["computed"] += 1
     accelerator.wait_for_everyone()
     for recording, path in zip(recordings, paths):

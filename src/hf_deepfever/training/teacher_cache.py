@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..core.files import atomic_output
 from .inputs import FaceRowTransform, collate_rows
 
 CACHE_FORMAT_VERSION = 1
@@ -118,11 +119,10 @@ class TeacherCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha1(np.ascontiguousarray(keys).tobytes()).hexdigest()[:20]
         final = self.folder / f"shard-{name}.safetensors"
-        temporary = self.folder / f".shard-{name}.{os.getpid()}.tmp"
         tensors = {"keys": torch.from_numpy(np.ascontiguousarray(keys))}
         tensors.update({k: outputs[k].detach().float().cpu().contiguous() for k in OUTPUT_NAMES})
-        save_file(tensors, str(temporary))
-        os.replace(temporary, final)
+        with atomic_output(final) as temporary:
+            save_file(tensors, str(temporary))
         return final
 
 
