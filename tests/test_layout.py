@@ -1,0 +1,181 @@
+"""The package's layout holds: light imports, Auto registration in either import order, deprecated 0.1
+module paths, one-way dependencies between the sub-packages, and stand-alone model files."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "hf_deepfever"
+HEAVY = ("torch", "transformers", "datasets", "timm", "numpy", "pyarrow")
+
+
+def _run(code: str) -> str:
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import hf_deepfever",
+        "import hf_deepfever.data",
+        "import hf_deepfever.synthetic",
+        "from hf_deepfever.cli import build_parser; build_parser()",
+    ],
+)
+def test_light_imports(statement):
+    loaded = _run(f"import sys; {statement}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    assert loaded == "", f"{statement!r} imported {loaded}"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import hf_deepfever\nfrom transformers import AutoConfig",  # package first, transformers later
+        "from transformers import AutoConfig\nimport hf_deepfever",  # transformers first
+        "from hf_deepfever import DeepFeverModel\nfrom transformers import AutoConfig",  # models import transformers
+    ],
+)
+def test_auto_classes_are_registered_in_either_import_order(code):
+    out = _run(
+        code
+        + "\nprint(type(AutoConfig.for_model('deepfever')).__name__, type(AutoConfig.for_model('deepfever-av')).__name__)"
+    )
+    assert out == "DeepFeverConfig DeepFeverAVConfig"
+
+
+def test_old_module_paths_are_deprecated_aliases_of_the_new_modules():
+    import importlib
+
+    from hf_deepfever._compat import MOVED_MODULES
+
+    for old, new in MOVED_MODULES.items():
+        sys.modules.pop(f"hf_deepfever.{old}", None)
+        with pytest.warns(DeprecationWarning, match=new):
+            old_module = importlib.import_module(f"hf_deepfever.{old}")
+        assert old_module is importlib.import_module(f"hf_deepfever.{new}")
+
+
+def test_every_public_name_imports():
+    import hf_deepfever
+
+    for name in hf_deepfever.__all__:
+        assert getattr(hf_deepfever, name) is not None, name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        hf_deepfever.no_such_name  # noqa: B018
+
+
+def test_model_files_keep_the_shared_vocabulary():
+    from hf_deepfever.core import vocabulary
+    from hf_deepfever.models.deepfever import configuration_deepfever
+
+    assert configuration_deepfever.AFFECTNET_EXPRESSIONS == vocabulary.AFFECTNET_EXPRESSIONS
+
+
+# ---------------------------------------------------------------------------------------------- imports
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """hf_deepfever modules a file imports at any level (absolute names; relative imports resolved)."""
+    module = ".".join(("hf_deepfever", *path.relative_to(PACKAGE_DIR).with_suffix("").parts))
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    if path.name == "__init__.py":
+        module = module.removesuffix(".__init__")
+        package = module
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("hf_deepfever"):
+                found.add(target)
+                found.update(f"{target}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("hf_deepfever"))
+    return found
+
+
+def _files(subpackage: str) -> list[Path]:
+    return sorted((PACKAGE_DIR / subpackage).rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    ("subpackage", "forbidden"),
+    [
+        ("core", ("data", "synthetic", "training", "inference", "hub", "video", "demo", "commands")),
+        ("data", ("synthetic", "training", "inference", "hub", "video", "demo", "commands")),
+        ("hub", ("training", "inference", "video", "demo", "commands", "synthetic")),
+        ("training", ("demo", "commands", "synthetic", "hub")),
+        ("synthetic", ("training", "inference", "hub", "video", "demo", "commands")),
+        ("inference", ("training", "demo", "commands", "hub", "synthetic")),
+        ("video", ("demo", "commands", "hub", "synthetic")),
+    ],
+)
+def test_dependencies_run_one_way(subpackage, forbidden):
+    for path in _files(subpackage):
+        for target in _imported_modules(path):
+            parts = target.split(".")
+            assert not (len(parts) > 1 and parts[1] in forbidden), f"{path.relative_to(PACKAGE_DIR)} imports {target}"
+
+
+def test_model_files_stand_alone():
+    """Remote code carries only same-folder relative imports: no absolute import of this package."""
+    for path in _files("models/deepfever"):
+        if path.name == "__init__.py":
+            continue  # the package's glue, never copied to the Hub
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level == 1, f"{path.name}: `from {'.' * node.level}{node.module} import` leaves the folder"
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert not any(name.startswith("hf_deepfever") for name in names), f"{path.name} imports {names}"
+
+
+def test_no_import_cycles_between_modules_at_import_time():
+    """Module-level imports only (function-level ones are deliberate lazy imports)."""
+    graph: dict[str, set[str]] = {}
+    modules = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        name = ".".join(("hf_deepfever", *path.relative_to(PACKAGE_DIR).with_suffix("").parts)).removesuffix(".__init__")
+        modules[name] = path
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # top level only
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for candidate in [target] + [f"{target}.{alias.name}" for alias in node.names]:
+                    if candidate in modules and candidate != name:
+                        edges.add(candidate)
+        # A package's __init__ importing its own submodules is not a cycle of concern.
+        graph[name] = {edge for edge in edges if not edge.startswith(name + ".")}
+
+    visiting, done = set(), set()
+
+    def visit(node: str, trail: list[str]) -> None:
+        if node in done:
+            return
+        assert node not in visiting, "import cycle: " + " -> ".join(trail + [node])
+        visiting.add(node)
+        for edge in sorted(graph.get(node, ())):
+            visit(edge, trail + [node])
+        visiting.discard(node)
+        done.add(node)
+
+    for module in sorted(graph):
+        visit(module, [])
