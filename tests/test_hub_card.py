@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
 from hf_deepfever.hub import render_model_card
+from hf_deepfever.hub.cards import DEFAULT_TEMPLATES, default_template
 
 REAL_CORPUS_NAMES = ("AffectNet", "Google FEC", "RAF-DB", "RECOLA")
 
@@ -114,6 +116,29 @@ def test_card_reflects_the_config_and_processor(saved_model: Path) -> None:
     assert "`test_resnet`" in text and "64x64 px" in text and "margin of 0.25" in text
     assert "arXiv" in text and "2201.07781" in text and "2103.09154" in text
     assert "base_model" not in ModelCard(text).data.to_dict()  # backbone_pretrained is False
+
+
+def test_card_shows_training_args_without_local_paths(saved_model: Path, tmp_path: Path) -> None:
+    recorded = {"output_dir": str(saved_model), "affectnet_dir": str(tmp_path / "corpora" / "AffectNet"),
+                "teacher": "org/deepfever-teacher", "learning_rate": 0.0003}
+    (saved_model / "training_args.json").write_text(json.dumps(recorded))
+    try:
+        text = render_model_card(_with_results(saved_model, None), repo_id="org/deepfever")
+    finally:
+        (saved_model / "training_args.json").unlink()
+    assert "This checkpoint's own run recorded these arguments" in text
+    assert f'"output_dir": "{saved_model.name}"' in text and '"affectnet_dir": "AffectNet"' in text
+    assert '"teacher": "org/deepfever-teacher"' in text and '"learning_rate": 0.0003' in text
+    assert str(tmp_path) not in text and str(saved_model) not in text
+
+
+def test_templates_are_package_data() -> None:
+    """The default templates are read through importlib.resources from hf_deepfever.hub_cards."""
+    for model_type, name in DEFAULT_TEMPLATES.items():
+        template = default_template(model_type)
+        assert template == resources.files("hf_deepfever.hub_cards") / name and template.is_file()
+    with pytest.raises(ValueError, match="no model card template for model_type 'resnet'"):
+        default_template("resnet")
 
 
 def test_base_model_from_timm_when_the_backbone_started_pretrained(tmp_path: Path) -> None:

@@ -63,8 +63,10 @@ def test_assembles_exactly_the_publishable_files(model_dir: Path, tmp_path: Path
     assert {name for name, _ in listing} == EXPECTED_FILES
     for name, size in listing:
         assert size == (tmp_path / "upload" / name).stat().st_size > 0
-        if name != "README.md":
+        if name not in ("README.md", "training_args.json"):  # the card is rendered, the arguments redacted
             assert (tmp_path / "upload" / name).read_bytes() == (model_dir / name).read_bytes()
+    published_args = json.loads((tmp_path / "upload" / "training_args.json").read_text())
+    assert published_args == json.loads((model_dir / "training_args.json").read_text())  # no local path in it
     assert "org/deepfever" in (tmp_path / "upload" / "README.md").read_text()
     # Re-assembling replaces an upload folder; a folder we did not write is never replaced.
     assert assemble_upload_folder(model_dir, tmp_path / "upload") == [
@@ -137,6 +139,59 @@ def test_dry_run_lists_files_with_sizes(model_dir: Path, tmp_path: Path, capsys,
     upload_dir = model_dir.parent / "run-upload"
     assert {p.name for p in upload_dir.iterdir()} == EXPECTED_FILES | {UPLOAD_FOLDER_MARKER}
     assert f"{(upload_dir / 'model.safetensors').stat().st_size:,}" in printed
+
+
+def test_local_paths_never_leave(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network) -> None:
+    """A run's training_args.json records absolute local paths; the upload folder and the card carry none."""
+    home = tmp_path / "home" / "alice"
+    monkeypatch.setenv("HOME", str(home))
+    for variable in ("LOGNAME", "USER"):
+        monkeypatch.setenv(variable, "alice")
+    recorded = {
+        "output_dir": str(model_dir),
+        "affectnet_dir": "/data/corpora/AffectNet/",
+        "cache_dir": f"{home}/.cache/hf_deepfever",
+        "home_dir": str(home),
+        "scratch_dir": "/scratch/alice",
+        "fec_dirs": ["/data/corpora/FEC", "relative/FEC"],
+        "resume_note": f"resumed from {model_dir}/checkpoints/checkpoint-10 (--seed=3)",
+        "windows_dir": "C:\\Users\\alice\\AffectNet",
+        "trackers": {"logging_dir": f"file://{home}/runs/x/logs"},
+        "teacher": "org/deepfever-teacher",
+        "homepage": "https://huggingface.co/org/deepfever",
+        "augmentation": "crop 1/2 + flip",
+        "learning_rate": 0.001,
+        "unlabelled_dir": None,
+    }
+    (model_dir / "training_args.json").write_text(json.dumps(recorded, indent=2))
+
+    listing = dry_run_listing(model_dir, tmp_path / "listing", repo_id="org/deepfever")
+
+    published = json.loads((tmp_path / "listing" / "training_args.json").read_text())
+    assert published == {
+        **recorded,
+        "output_dir": "run",
+        "affectnet_dir": "AffectNet",
+        "cache_dir": "hf_deepfever",
+        "home_dir": "<local path>",
+        "scratch_dir": "<local path>",  # the last component is the user's name
+        "fec_dirs": ["FEC", "relative/FEC"],
+        "resume_note": "resumed from run/checkpoints/checkpoint-10 (--seed=3)",
+        "windows_dir": "AffectNet",
+        "trackers": {"logging_dir": "logs"},
+    }
+    private = (str(tmp_path), str(home), "alice", "/data/corpora", "/scratch", "C:\\", "file://")
+    for path in (tmp_path / "listing").iterdir():
+        if path.suffix in (".json", ".md", ".py"):
+            text = path.read_text()
+            assert not [item for item in private if item in text], path.name
+    card = (tmp_path / "listing" / "README.md").read_text()
+    assert '"affectnet_dir": "AffectNet"' in card and '"learning_rate": 0.001' in card
+    assert listing.splitlines()[-1] == (
+        "training_args.json: local paths replaced by folder names in output_dir, affectnet_dir, cache_dir, "
+        "home_dir, scratch_dir, fec_dirs[0], resume_note, windows_dir, trackers.logging_dir"
+    )
+    assert (model_dir / "training_args.json").read_text() == json.dumps(recorded, indent=2), "the run is untouched"
 
 
 def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -5,7 +5,8 @@ FEC triplet accuracy (overall and per type), and the RAF-DB linear probe; result
     python training_scripts/evaluate.py --model_name_or_path runs/student \
         --affectnet_dir data/affectnet --fec_dir data/fec --rafdb_dir data/rafdb
 
-Runs the same under ``accelerate launch`` (rows sharded, outputs gathered, the main process writes).
+Runs the same under ``accelerate launch`` (rows sharded, outputs gathered, the main process writes). A thin
+wrapper: from an installed package, ``python -m hf_deepfever.training.evaluation ...`` is the same.
 """
 
 from __future__ import annotations

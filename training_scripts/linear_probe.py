@@ -4,6 +4,7 @@ macro-F1 on the test split; results are merged into ``<output_dir>/eval_results.
     python training_scripts/linear_probe.py --model_name_or_path runs/student --rafdb_dir data/rafdb
 
 Runs the same under ``accelerate launch`` (vectors computed in shards and gathered, the main process writes).
+A thin wrapper: from an installed package, ``python -m hf_deepfever.training.linear_probe ...`` is the same.
 """
 
 from __future__ import annotations

@@ -3,18 +3,15 @@
     python training_scripts/push_to_hub.py --model_dir runs/student --repo_id ORG/deepfever --dry_run
     python training_scripts/push_to_hub.py --model_dir runs/student --repo_id ORG/deepfever [--private]
 
-The logic lives in ``hf_deepfever.hub.push``; log in first with ``hf auth login`` (or set ``HF_TOKEN``).
+The logic lives in ``hf_deepfever.hub.push``; without a checkout run ``python -m hf_deepfever.hub.push``.
+Log in first with ``hf auth login`` (or set ``HF_TOKEN``).
 """
 
 from __future__ import annotations
 
 import sys
 
-from hf_deepfever.hub.push import main
+from hf_deepfever.hub.push import run_script
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:  # UploadFolderError is a ValueError
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_script())

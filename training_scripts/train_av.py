@@ -2,6 +2,8 @@
 
     python training_scripts/train_av.py --help
     accelerate launch training_scripts/train_av.py --recola_dir RECOLA --vision_model runs/student --output_dir runs/av
+
+A thin wrapper: from an installed package, ``accelerate launch -m hf_deepfever.training.av ...`` is the same.
 """
 
 from collections.abc import Sequence

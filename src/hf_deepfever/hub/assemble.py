@@ -3,7 +3,8 @@
 A saved model folder (``save_pretrained`` output, or a training run's ``--output_dir``) becomes a folder of:
 safetensors weights, ``config.json``, the processor config(s), the remote-code model files, the rendered
 ``README.md`` card, and ``eval_results.json`` / ``training_args.json`` when present. Pickled weights are
-refused, never converted or skipped silently: a pickle can run code when loaded.
+refused, never converted or skipped silently: a pickle can run code when loaded. ``training_args.json``
+is written redacted: the absolute local paths a run recorded become folder names (`hub.redaction`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from huggingface_hub.utils import validate_repo_id
 
 from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
-from .cards import read_json_object, render_model_card
+from .cards import read_json_object, read_training_args, render_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = ("configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_")
@@ -195,13 +196,18 @@ def assemble_upload_folder(
         validate_repo_id(repo_id)
     names = collect_upload_files(model_dir)
     _prepare_out_dir(out_dir, model_dir)
+    training_args = read_training_args(model_dir, UploadFolderError)
     card = render_model_card(model_dir, template, repo_id=repo_id, base_model=base_model)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     try:
         for name in names:
-            shutil.copyfile(model_dir / name, staging / name)
+            if name == TRAINING_ARGS_NAME:
+                text = json.dumps(training_args, indent=2, sort_keys=True) + "\n"
+                (staging / name).write_text(text, encoding="utf-8")
+            else:
+                shutil.copyfile(model_dir / name, staging / name)
         (staging / "README.md").write_text(card, encoding="utf-8")
         (staging / UPLOAD_FOLDER_MARKER).write_text("written by hf_deepfever.hub.assemble_upload_folder\n")
         staging.chmod(0o755)

@@ -1,5 +1,8 @@
 """Model cards: a Jinja2 template from ``hub_cards/`` + the model's config + its measured ``eval_results.json``.
 
+The templates are package data (``hf_deepfever.hub_cards``, the repository's top-level ``hub_cards/``
+folder) and are read with ``importlib.resources``, so an installed wheel renders cards without a checkout.
+
 The template holds the static metadata (library, pipeline tag, tags, licence) and the prose. This module
 adds what must come from the checkpoint itself: ``model-index`` and the results table, built ONLY from
 ``eval_results.json`` (absent metric: left out; synthetic demo results: labelled so), and ``base_model``
@@ -12,9 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from importlib import metadata as package_metadata
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
@@ -22,25 +25,30 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from huggingface_hub.utils import validate_repo_id
 
+from .. import __version__
 from ..core.eval_results import read_eval_results
 from ..core.vocabulary import EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
+from .redaction import redact_local_paths
 from .results import MeasuredResults, measured_results
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "hub_cards"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+TEMPLATES_PACKAGE = "hf_deepfever.hub_cards"
 DEFAULT_TEMPLATES = {"deepfever": "deepfever.md", "deepfever-av": "deepfever-av.md"}
 # Keys computed here; a template must not set them by hand.
 COMPUTED_METADATA_KEYS = ("model-index", "model_name", "eval_results", "base_model")
 
 
-def default_template(model_type: str) -> Path:
-    """The card template shipped in ``hub_cards/`` for `model_type`."""
+def default_template(model_type: str) -> Traversable:
+    """The card template that ships with the package (``hf_deepfever.hub_cards``) for `model_type`."""
     if model_type not in DEFAULT_TEMPLATES:
         raise ValueError(f"no model card template for model_type {model_type!r}; known: {sorted(DEFAULT_TEMPLATES)}")
-    path = TEMPLATES_DIR / DEFAULT_TEMPLATES[model_type]
+    path = resources.files(TEMPLATES_PACKAGE) / DEFAULT_TEMPLATES[model_type]
     if not path.is_file():
         raise FileNotFoundError(
-            f"model card template {path} not found (it ships in the repository's hub_cards/ folder); "
-            "pass template=PATH to render_model_card"
+            f"model card template {path} not found: the hf_deepfever installation lacks its {TEMPLATES_PACKAGE} "
+            "package data (reinstall it), or pass template=PATH to render_model_card"
         )
     return path
 
@@ -54,6 +62,18 @@ def read_json_object(path: Path, error_class: type[ValueError] = ValueError) -> 
     if not isinstance(data, dict):
         raise error_class(f"{path} must hold a JSON object, found a {type(data).__name__}")
     return data
+
+
+def read_training_args(model_dir: Path, error_class: type[ValueError] = ValueError) -> dict[str, Any] | None:
+    """The model folder's ``training_args.json`` as it may be published: local paths redacted; None if absent.
+
+    The card shows this and the upload folder carries it: the absolute paths a run recorded (its data,
+    caches and outputs on the machine that trained it) become folder names (see `hub.redaction`).
+    """
+    path = model_dir / TRAINING_ARGS_NAME
+    if not path.is_file():
+        return None
+    return redact_local_paths(read_json_object(path, error_class), private_roots=[model_dir])
 
 
 def _num_parameters(model_dir: Path) -> int | None:
@@ -97,7 +117,7 @@ def _vision_config(config: dict[str, Any]) -> dict[str, Any]:
     return nested if isinstance(nested, dict) else config
 
 
-def _split_front_matter(text: str, template: Path) -> tuple[dict[str, Any], str]:
+def _split_front_matter(text: str, template: Path | Traversable) -> tuple[dict[str, Any], str]:
     lines = text.lstrip("\n").split("\n")
     if not lines or lines[0].strip() != "---":
         raise ValueError(f"model card template {template} must start with a '---' YAML metadata block")
@@ -147,13 +167,6 @@ def _format_number(value: Any, missing: str) -> str:
     return missing
 
 
-def _package_version() -> str:
-    try:
-        return package_metadata.version("hf_deepfever")
-    except package_metadata.PackageNotFoundError:
-        return "(development tree)"
-
-
 def _template_context(
     model_dir: Path, config: dict[str, Any], measured: MeasuredResults, repo_id: str, base_model: str | None
 ) -> dict[str, Any]:
@@ -161,8 +174,7 @@ def _template_context(
     processor, feature_extractor = _processor_settings(model_dir)
     size = processor.get("size") or {}
     image_size = size.get("height") or vision.get("image_size")
-    training_args_path = model_dir / TRAINING_ARGS_NAME
-    training_args = read_json_object(training_args_path) if training_args_path.is_file() else None
+    training_args = read_training_args(model_dir)
     id2label = vision.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] if id2label else []
     return {
@@ -186,7 +198,7 @@ def _template_context(
         "dataset_kind": measured.dataset_kind,
         "training_args": training_args,
         "training_args_json": json.dumps(training_args, indent=2, sort_keys=True) if training_args else "",
-        "package_version": _package_version(),
+        "package_version": __version__,
     }
 
 
@@ -202,7 +214,7 @@ def render_model_card(
     Args:
         model_dir: folder with ``config.json`` (and normally the weights, the processor config and
             ``eval_results.json``; ``training_args.json`` is shown when present).
-        template: a Jinja2 card template; default: ``hub_cards/<model_type>.md``.
+        template: a Jinja2 card template; default: the package's ``hub_cards/<model_type>.md``.
         repo_id: the Hub id used in the usage snippets; default ``your-org/<folder name>``.
         base_model: the ``base_model`` metadata (a Hub id, e.g. the DeepFEVER repo an AV model builds
             on); default for DeepFEVER: the timm weights the backbone started from, when its config says
@@ -219,7 +231,7 @@ def render_model_card(
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
         raise ValueError(f"{config_path} has no model_type")
-    template_path = Path(template) if template is not None else default_template(model_type)
+    template_path: Path | Traversable = Path(template) if template is not None else default_template(model_type)
     if not template_path.is_file():
         raise FileNotFoundError(f"model card template {template_path} not found")
 

@@ -1,5 +1,7 @@
 """Publishing a model folder: assemble the upload folder, then ``create_repo`` + ``upload_folder``.
 
+    python -m hf_deepfever.hub.push --model_dir runs/student --repo_id ORG/deepfever --dry_run
+
 Authentication is huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``): this module never reads,
 prints or writes a token.
 """
@@ -8,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.vocabulary import TRAINING_ARGS_NAME
 from .assemble import UPLOAD_FOLDER_MARKER, assemble_upload_folder
+from .cards import read_json_object
+from .redaction import changed_keys
 
 
 def _human_size(size: int) -> str:
@@ -34,6 +40,17 @@ def format_listing(files: Sequence[tuple[str, int]], folder: str | os.PathLike, 
     return "\n".join(lines)
 
 
+def redaction_note(model_dir: str | os.PathLike, folder: str | os.PathLike) -> str | None:
+    """Which ``training_args.json`` values the upload folder carries redacted (local paths), or None."""
+    original, published = Path(model_dir) / TRAINING_ARGS_NAME, Path(folder) / TRAINING_ARGS_NAME
+    if not (original.is_file() and published.is_file()):
+        return None
+    keys = changed_keys(read_json_object(original), read_json_object(published))
+    if not keys:
+        return None
+    return f"{TRAINING_ARGS_NAME}: local paths replaced by folder names in {', '.join(keys)}"
+
+
 def dry_run_listing(
     model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -43,11 +60,13 @@ def dry_run_listing(
 ) -> str:
     """Assemble the upload folder of `model_dir` into `out_dir` (nothing is uploaded) and describe it.
 
-    Returns the listing text (one line per file with its size, and the total). Raises like
-    `assemble_upload_folder` when the model folder cannot be published.
+    Returns the listing text (one line per file with its size, and the total; then which training
+    arguments were redacted, if any). Raises like `assemble_upload_folder` when the model folder cannot
+    be published.
     """
     files = assemble_upload_folder(model_dir, out_dir, repo_id=repo_id, base_model=base_model)
-    return format_listing(files, out_dir, repo_id)
+    note = redaction_note(model_dir, out_dir)
+    return format_listing(files, out_dir, repo_id) + (f"\n{note}" if note else "")
 
 
 def push_to_hub(
@@ -127,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``training_scripts/push_to_hub.py``."""
+    """Parse `argv`, then list (``--dry_run``) or upload; errors are raised."""
     args = build_parser().parse_args(argv)
     model_dir = Path(args.model_dir)
     if args.dry_run:
@@ -147,3 +166,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"Uploaded {model_dir} to {args.repo_id}: {url}")
     return 0
+
+
+def run_script(argv: Sequence[str] | None = None) -> int:
+    """`main` for a command line (``python -m hf_deepfever.hub.push``, ``training_scripts/push_to_hub.py``):
+    a folder that cannot be published is a one-line error and exit status 2, not a traceback."""
+    try:
+        return main(argv)
+    except (FileNotFoundError, ValueError) as error:  # UploadFolderError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(run_script())

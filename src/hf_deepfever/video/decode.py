@@ -1,4 +1,4 @@
-"""Decode a video file with PyAV (the optional ``[video]`` extra): one frame per label step, and the audio track.
+"""Decode a video file with PyAV (``av``, a dependency of hf_deepfever): one frame per label step, and the audio track.
 
 PyAV ships its own FFmpeg, so nothing else needs installing. Frames are streamed (never all in memory);
 the audio track is decoded to 16 kHz mono float32 (3.8 MB per minute).
@@ -16,12 +16,13 @@ import numpy as np
 
 
 def import_av() -> Any:
-    """PyAV, or an ImportError that says how to get it."""
+    """PyAV, or an ImportError that names the package and how to get it."""
     try:
         import av
     except ImportError as error:
         raise ImportError(
-            "decoding videos needs PyAV: pip install 'hf_deepfever[video]' (or pip install av)"
+            f"reading and writing videos needs PyAV (the 'av' package, a dependency of hf_deepfever), which "
+            f"cannot be imported ({error}); install it with: pip install 'av>=12'"
         ) from error
     return av
 
