@@ -3,6 +3,8 @@ AffectNet, FEC, RAF-DB and RECOLA, so the loaders, the demo and the tests run wi
 
 This is a writer, not a corpus reader: nothing in :mod:`hf_deepfever.data` imports it.
 
+- :mod:`.layouts`        the one writer of each publisher's layout (names, headers, columns, separators),
+                         used by the parts below and by the test and benchmark fixtures
 - :mod:`.face_renderer`  draws a face with a given expression, valence and arousal
 - :mod:`.faces`          face-drawing jobs run in worker processes
 - :mod:`.image_corpora`  the AffectNet, FEC, RAF-DB and unlabelled-faces parts

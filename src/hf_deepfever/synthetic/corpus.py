@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_json, atomic_write_text
 from ..core.vocabulary import DEMO_CORPUS_MARKER
 from .faces import JobRunner
 from .image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
@@ -130,17 +131,11 @@ def _prepare_folder(folder: Path, seed: int, size: str) -> dict[str, Any] | None
             "this generator started. Use an empty or new folder."
         )
     # Flag the folder as ours before touching it, so that a run stopped here is recognised next time.
-    (folder / _IN_PROGRESS_NAME).write_text(json.dumps({"seed": seed, "size": size}), encoding="utf-8")
+    atomic_write_text(folder / _IN_PROGRESS_NAME, json.dumps({"seed": seed, "size": size}))
     for name in leftovers:  # ours: start over cleanly
         path = folder / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def make_demo_corpus(
@@ -191,7 +186,7 @@ def make_demo_corpus(
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     started = time.perf_counter()
-    _write_atomic(folder / "README.txt", README_TEXT.format(seed=seed, size=size))
+    atomic_write_text(folder / "README.txt", README_TEXT.format(seed=seed, size=size))
     summary: dict[str, Any] = {"root": str(folder), "seed": seed, "size": size}
     with JobRunner(workers) as runner:
         summary["affectnet"] = write_affectnet(
@@ -227,7 +222,7 @@ def make_demo_corpus(
         )
         summary["recola"] = summarise_recordings(folder / "recola", runner.map(run_recording_job, jobs, min_parallel=2))
     for part, corpus in _PART_CORPUS_NAMES.items():
-        _write_atomic(folder / part / PART_NOTE_NAME, PART_NOTE_TEXT.format(seed=seed, size=size, corpus=corpus))
+        atomic_write_text(folder / part / PART_NOTE_NAME, PART_NOTE_TEXT.format(seed=seed, size=size, corpus=corpus))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     marker = {
         "seed": seed,
@@ -236,6 +231,6 @@ def make_demo_corpus(
         "sizes": asdict(spec),
         "summary": summary,
     }
-    _write_atomic(folder / MARKER_NAME, json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(folder / MARKER_NAME, marker)
     (folder / _IN_PROGRESS_NAME).unlink()
     return summary

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from ..core.files import atomic_output, atomic_write_bytes
 from .face_renderer import (
     EXPRESSION_PROTOTYPES,
     ExpressionParams,
@@ -82,12 +83,13 @@ def _expression_for(job: FaceJob, rng: np.random.Generator) -> ExpressionParams:
 
 
 def _save(image: Image.Image, path: str, quality: int) -> None:
+    """Saves ``image`` atomically: a PNG for ``.png`` paths, else a JPEG of ``quality``."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if path.endswith(".png"):
-        image.save(path, format="PNG")
+        with atomic_output(path) as temporary:
+            image.save(temporary, format="PNG")
         return
-    with open(path, "wb") as handle:
-        handle.write(encode_jpeg(image, quality))
+    atomic_write_bytes(path, encode_jpeg(image, quality))
 
 
 def run_face_job(job: FaceJob) -> FaceResult:

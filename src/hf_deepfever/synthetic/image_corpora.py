@@ -1,8 +1,9 @@
 """Writers of the synthetic demo corpus's still-image parts, each in its publisher's exact layout.
 
 AffectNet, FEC, RAF-DB and a folder of unlabelled faces, all drawn by
-:mod:`hf_deepfever.synthetic.face_renderer`. The layouts are the publishers' own (README.md, "Reading the corpora"); every writer returns
-a summary of what it wrote, including how many rows a correct loader should keep.
+:mod:`hf_deepfever.synthetic.face_renderer`. The layouts are the publishers' own, written through
+:mod:`hf_deepfever.synthetic.layouts`; every writer returns a summary of what it wrote, including how many
+rows a correct loader should keep.
 """
 
 from __future__ import annotations
@@ -15,17 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from . import layouts
 from .faces import ANY_EXPRESSION, NO_FACE, FaceJob, FaceResult, JobRunner, run_face_job
 from .face_renderer import ExpressionParams, sample_valence_arousal
 from ..core.vocabulary import FEC_TRIPLET_TYPES, RAFDB_TO_AFFECTNET
-from ..data.fec import fec_image_filename
 
 # Part ids keep the seed streams of the parts apart.
 _AFFECTNET, _AFFECTNET_AUTO, _FEC, _RAFDB, _UNLABELLED = 11, 12, 13, 14, 15
-
-AFFECTNET_HEADER = (
-    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-)
 
 # AffectNet's training set is dominated by happy and neutral faces; the demo keeps a milder
 # version of that imbalance (the square root of the published class shares, rescaled).
@@ -55,26 +52,17 @@ def _spread_counts(total: int, shares: np.ndarray, minimum: int) -> list[int]:
     return [int(c) for c in counts]
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Writes ``text`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
-    os.replace(temporary, path)
-
-
 # --------------------------------------------------------------------------------------------- AffectNet
 
 
 def _affectnet_row(relative: str, result: FaceResult, expression: int, va: tuple[float, float]) -> str:
-    x, y, w, h = (int(round(v)) for v in result.face_box)
-    landmarks = ";".join(f"{v:.2f}" for v in result.landmarks.ravel())
-    return f"{relative},{x},{y},{w},{h},{landmarks},{expression},{va[0]:.6f},{va[1]:.6f}"
+    box = tuple(int(round(v)) for v in result.face_box)
+    return layouts.format_affectnet_row(relative, box, result.landmarks, expression, va[0], va[1])
 
 
 def _affectnet_list(
     root: Path,
-    images_folder: str,
+    split: str,
     labels: list[int],
     seed: int,
     part: int,
@@ -83,7 +71,7 @@ def _affectnet_list(
     null_rows: int,
     label_noise: float = 0.0,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Draws one list's pictures and returns its CSV lines (shuffled) and counts.
+    """Draws one list's pictures (into ``split``'s images folder) and returns its CSV lines (shuffled) and counts.
 
     ``labels`` holds AffectNet ids 0-10. ``null_rows`` extra rows carry the literal NULL where the
     face box and landmarks belong. ``label_noise`` replaces that share of labels 0-7 by a random
@@ -99,7 +87,7 @@ def _affectnet_list(
         drawn = NO_FACE if label == 10 else (ANY_EXPRESSION if label in (8, 9) else label)
         jobs.append(
             FaceJob(
-                path=str(root / images_folder / relative),
+                path=str(layouts.affectnet_images_dir(root, split) / relative),
                 seed=(seed, part, index),
                 expression=drawn,
                 width=144,
@@ -125,9 +113,8 @@ def _affectnet_list(
         row_rng = np.random.default_rng([seed, part, 10_000 + index])
         relative = names[int(row_rng.integers(len(names)))]
         label = int(row_rng.integers(8))
-        lines.append(
-            f"{relative},NULL,NULL,NULL,NULL,NULL,{label},{row_rng.uniform(-1, 1):.6f},{row_rng.uniform(-1, 1):.6f}"
-        )
+        valence, arousal = row_rng.uniform(-1, 1), row_rng.uniform(-1, 1)
+        lines.append(layouts.format_affectnet_row(relative, None, None, label, valence, arousal))
     order = rng.permutation(len(lines))
     counts = {
         "rows": len(lines),
@@ -162,21 +149,18 @@ def write_affectnet(
     validation_labels = [label for label in range(8) for _ in range(validation_per_class)]
     extras = [label for label in (8, 9, 10) for _ in range(extra_labels_per_split)]
     summary: dict[str, Any] = {"root": str(root)}
-    lists = root / "Manually_Annotated_file_lists"
-    for split, labels, part, file_name in (
-        ("train", train_labels + extras, _AFFECTNET, "training.csv"),
-        ("validation", validation_labels + extras, _AFFECTNET + 100, "validation.csv"),
+    for split, labels, part in (
+        ("train", train_labels + extras, _AFFECTNET),
+        ("validation", validation_labels + extras, _AFFECTNET + 100),
     ):
-        lines, counts = _affectnet_list(
-            root, "Manually_Annotated_Images", labels, seed, part, runner, null_rows=null_rows
-        )
-        _write_text(lists / file_name, AFFECTNET_HEADER + "\n" + "\n".join(lines) + "\n")
+        lines, counts = _affectnet_list(root, split, labels, seed, part, runner, null_rows=null_rows)
+        layouts.write_affectnet_list(layouts.affectnet_list_path(root, split), lines)
         summary[split] = counts
     auto_rng = np.random.default_rng([seed, _AFFECTNET_AUTO])
     auto_labels = [int(v) for v in auto_rng.integers(0, 8, size=automatic_rows)]
     lines, counts = _affectnet_list(
         root,
-        "Automatically_Annotated_Images",
+        "automatic",
         auto_labels,
         seed,
         _AFFECTNET_AUTO,
@@ -184,10 +168,7 @@ def write_affectnet(
         null_rows=0,
         label_noise=0.35,
     )
-    _write_text(
-        root / "Automatically_Annotated_file_lists" / "automatically_annotated.csv",
-        AFFECTNET_HEADER + "\n" + "\n".join(lines) + "\n",
-    )
+    layouts.write_affectnet_list(layouts.affectnet_list_path(root, "automatic"), lines)
     summary["automatic"] = counts
     return summary
 
@@ -280,10 +261,10 @@ def write_fec(
     """
     rng = np.random.default_rng([seed, _FEC])
     classes = rng.integers(0, 8, size=faces)
-    images = root / "images"
+    images = root / layouts.FEC_IMAGES_FOLDER
     jobs = [
         FaceJob(
-            path=str(images / fec_image_filename(fec_url(i))),
+            path=str(layouts.fec_image_path(images, fec_url(i))),
             seed=(seed, _FEC, i),
             expression=int(classes[i]),
             width=150,
@@ -320,14 +301,14 @@ def write_fec(
                 continue
             raters = rng.choice(rater_count, size=_FEC_RATERS_PER_TRIPLET, replace=False)
             answers = _rater_answers(np.stack([results[i].params for i in triplet]), raters, temperatures, rng)
-            fields = []
-            for face in triplet:
-                fields.append(f'"{fec_url(face)}"')
-                fields.extend(f"{v:.4f}" for v in _normalised_box(results[face]))
-            fields.append(FEC_TRIPLET_TYPES[kind])
-            for rater, answer in zip(raters, answers, strict=True):
-                fields.extend([str(int(rater_ids[rater])), str(answer)])
-            lines.append(",".join(fields))
+            lines.append(
+                layouts.format_fec_row(
+                    [fec_url(face) for face in triplet],
+                    [_normalised_box(results[face]) for face in triplet],
+                    FEC_TRIPLET_TYPES[kind],
+                    [(int(rater_ids[rater]), answer) for rater, answer in zip(raters, answers, strict=True)],
+                )
+            )
             types[FEC_TRIPLET_TYPES[kind]] += 1
             loadable += all(face not in dead for face in triplet)
         for index in range(malformed_lines):
@@ -335,10 +316,7 @@ def write_fec(
             # A truncated line, then one with a box that is not a number.
             lines.append(",".join(broken[:9]) if index % 2 == 0 else ",".join(broken[:2] + ["n/a"] + broken[3:]))
         order = rng.permutation(len(lines))
-        _write_text(
-            root / "FEC_dataset" / f"faceexp-comparison-data-{split}-public.csv",
-            "\n".join(lines[i] for i in order) + "\n",
-        )
+        layouts.write_fec_list(layouts.fec_list_path(root, split), (lines[i] for i in order))
         summary[split] = {
             "rows": len(lines),
             "parsable_rows": count,
@@ -358,7 +336,6 @@ def write_rafdb(root: Path, *, seed: int, train_total: int, test_total: int, run
     Labels are RAF-DB's own 1-7 (1 Surprise ... 7 Neutral), with a mild version of its imbalance.
     Each face is saved as an original picture and as a 100x100 aligned crop.
     """
-    basic = root / "basic"
     entries: list[tuple[str, int]] = []
     jobs = []
     for split, total, digits in (("train", train_total, 5), ("test", test_total, 4)):
@@ -371,7 +348,7 @@ def write_rafdb(root: Path, *, seed: int, train_total: int, test_total: int, run
             entries.append((name, label))
             jobs.append(
                 FaceJob(
-                    path=str(basic / "Image" / "original" / name),
+                    path=str(layouts.rafdb_original_path(root, name)),
                     seed=(seed, _RAFDB, len(jobs)),
                     expression=RAFDB_TO_AFFECTNET[label - 1],  # file labels are 1-7
                     style="rafdb",
@@ -380,11 +357,13 @@ def write_rafdb(root: Path, *, seed: int, train_total: int, test_total: int, run
                     height=140,
                     max_height=260,
                     face_fraction=(0.4, 0.8),
-                    aligned_path=str(basic / "Image" / "aligned" / f"{name[:-4]}_aligned.jpg"),
+                    aligned_path=str(layouts.rafdb_aligned_path(root, name)),
                 )
             )
     runner.map(run_face_job, jobs)
-    _write_text(basic / "EmoLabel" / "list_patition_label.txt", "".join(f"{name} {label}\n" for name, label in entries))
+    layouts.write_rafdb_list(
+        layouts.rafdb_list_path(root), (layouts.format_rafdb_row(name, label) for name, label in entries)
+    )
     summary: dict[str, Any] = {"root": str(root)}
     for split in ("train", "test"):
         labels = Counter(label for name, label in entries if name.startswith(split + "_"))

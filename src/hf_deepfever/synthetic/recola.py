@@ -11,7 +11,6 @@ with the syllables. Six simulated raters follow the traces with their own lag, b
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_output
+from . import layouts
 from .face_renderer import (
     draw_background,
     expression_from_valence_arousal,
@@ -28,23 +29,12 @@ from .face_renderer import (
 )
 
 _RECOLA = 16  # part id of the seed stream
-LABEL_STEP_S = 0.04  # one label every 40 ms
+LABEL_STEP_S = layouts.RECOLA_LABEL_STEP_S
 FRAME_RATE = 25
 SAMPLE_RATE = 16_000
-RATER_NAMES = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
+RATER_NAMES = layouts.RECOLA_RATER_NAMES
 SPLITS = ("train", "dev", "test")
 LABELLED_SPLITS = ("train", "dev")
-
-ARFF_HEADER = (
-    "@relation GOLDSTANDARD_{dimension}\n"
-    "\n"
-    "@attribute Instance_name string\n"
-    "@attribute frameTime numeric\n"
-    "@attribute GoldStandard numeric\n"
-    "\n"
-    "@data\n"
-    "\n"
-)
 
 # Vowel formants (F1, F2, F3) in Hz, one vowel per syllable.
 _VOWELS = np.array(
@@ -205,52 +195,37 @@ def _render_frames(
 
 
 def _write_video(path: Path, frames: np.ndarray) -> None:
-    """H.264 MP4 at 25 fps through PyAV, written to a temporary name then renamed."""
+    """H.264 MP4 at 25 fps through PyAV, written atomically."""
     import av
 
-    temporary = path.with_name(path.stem + ".tmp" + path.suffix)
-    with av.open(str(temporary), mode="w") as container:
-        stream = container.add_stream("libx264", rate=FRAME_RATE)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, FRAME_RATE)
-        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
-        for pixels in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(temporary, path)
-
-
-def _write_wav(path: Path, wave: np.ndarray) -> None:
-    import soundfile
-
-    temporary = path.with_name(path.stem + ".tmp" + path.suffix)
-    soundfile.write(str(temporary), wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(temporary, path)
-
-
-def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        # The temporary name does not end in .mp4: name the container format.
+        with av.open(str(temporary), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=FRAME_RATE)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.time_base = Fraction(1, FRAME_RATE)
+            stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+            for pixels in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
 
 
-def arff_text(name: str, dimension: str, values: np.ndarray) -> str:
-    """A gold-standard ARFF file: the AVEC header, then ``name,time,value`` every 40 ms from 0 s."""
-    rows = "".join(f"{name},{index * LABEL_STEP_S:.2f},{value:.6f}\n" for index, value in enumerate(values))
-    return ARFF_HEADER.format(dimension=dimension) + rows
-
-
-def individual_ratings_text(ratings: np.ndarray) -> str:
-    """``;``-separated individual ratings: a header, then time and the six raters every 40 ms."""
-    header = "time;" + ";".join(RATER_NAMES) + "\n"
-    rows = "".join(
-        f"{index * LABEL_STEP_S:.2f};" + ";".join(f"{v:.6f}" for v in row) + "\n" for index, row in enumerate(ratings)
+def _write_labels(root: Path, name: str, dimension: str, raters: np.ndarray, gold: np.ndarray) -> None:
+    """The gold-standard ARFF and the individual ratings of one dimension, a line every 40 ms from 0 s."""
+    layouts.write_gold_standard(
+        layouts.recola_gold_standard_path(root, dimension, name),
+        dimension,
+        (layouts.format_arff_row(name, index * LABEL_STEP_S, value) for index, value in enumerate(gold)),
     )
-    return header + rows
+    layouts.write_individual_ratings(
+        layouts.recola_ratings_path(root, dimension, name),
+        (layouts.format_ratings_row(index * LABEL_STEP_S, row) for index, row in enumerate(raters)),
+        raters=RATER_NAMES,
+    )
 
 
 def run_recording_job(job: RecordingJob) -> dict[str, Any]:
@@ -261,15 +236,12 @@ def run_recording_job(job: RecordingJob) -> dict[str, Any]:
     valence, arousal = emotion_traces(rng, steps)
     wave, mouth = synthesise_voice(rng, valence, arousal, job.duration_s)
     frames = _render_frames(rng, job, valence, arousal, mouth)
-    (root / "recordings_audio").mkdir(parents=True, exist_ok=True)
-    (root / "recordings_video").mkdir(parents=True, exist_ok=True)
-    _write_wav(root / "recordings_audio" / f"{name}.wav", wave)
-    _write_video(root / "recordings_video" / f"{name}.mp4", frames)
+    layouts.write_wav(layouts.recola_audio_path(root, name), wave, SAMPLE_RATE)
+    _write_video(layouts.recola_video_path(root, name), frames)
     if job.split in LABELLED_SPLITS:
         for dimension, trace in (("arousal", arousal), ("valence", valence)):
             raters, gold = _rater_traces(rng, trace)
-            _write_text(root / "ratings_gold_standard" / dimension / f"{name}.arff", arff_text(name, dimension, gold))
-            _write_text(root / "ratings_individual" / dimension / f"{name}.csv", individual_ratings_text(raters))
+            _write_labels(root, name, dimension, raters, gold)
     return {
         "id": name,
         "label_rows": steps if job.split in LABELLED_SPLITS else 0,
