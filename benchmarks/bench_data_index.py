@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,6 @@ import numpy as np
 REAL_TRAINING_ROWS = 414_799
 _SUBFOLDERS = 1_000
 _LINKS_PER_FILE = 50_000
-_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
 
 
 def _tiny_jpeg() -> bytes:
@@ -43,44 +43,41 @@ def _tiny_jpeg() -> bytes:
 
 def write_layout(root: Path, rows: int, seed: int = 0) -> None:
     """An AffectNet layout of ``rows`` training rows; every image is a hard link to one JPEG."""
+    from hf_deepfever.synthetic import layouts  # here, not at the top: the measuring child stays lean
+
     rng = np.random.default_rng(seed)
-    images = root / "Manually_Annotated_Images"
-    lists = root / "Manually_Annotated_file_lists"
-    lists.mkdir(parents=True)
+    images = layouts.affectnet_images_dir(root, "train")
+    root.mkdir(parents=True, exist_ok=True)
     jpeg = _tiny_jpeg()
     originals: list[Path] = []  # ext4 allows 65,000 links per file: one original per 50,000 links
-    landmark_pool = [";".join(f"{value:.2f}" for value in rng.uniform(0, 500, 136)) for _ in range(256)]
-
+    landmark_pool = [layouts.format_landmarks(rng.uniform(0, 500, 136)) for _ in range(256)]
     links = [0]
 
-    def write_list(path: Path, count: int, prefix: str) -> None:
+    def list_rows(count: int, prefix: str) -> Iterator[str]:
+        """The list's lines, linking each row's image as it goes (streamed: the list never sits in memory)."""
         per_folder = max(1, -(-count // _SUBFOLDERS))
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(_HEADER + "\n")
-            for start in range(0, count, 10_000):
-                block = range(start, min(count, start + 10_000))
-                expressions = rng.integers(0, 11, len(block))
-                affect = np.round(rng.uniform(-1, 1, (len(block), 2)), 4)
-                lines = []
-                for offset, row in enumerate(block):
-                    folder, name = row // per_folder, f"{prefix}{row:07d}.jpg"
-                    link = images / str(folder) / name
-                    if not link.parent.is_dir():
-                        link.parent.mkdir(parents=True)
-                    if len(originals) * _LINKS_PER_FILE <= links[0]:
-                        originals.append(root / f"original_{len(originals)}.jpg")
-                        originals[-1].write_bytes(jpeg)
-                    os.link(originals[-1], link)
-                    links[0] += 1
-                    valence, arousal = ("-2", "-2") if expressions[offset] >= 9 else affect[offset]
-                    lines.append(
-                        f"{folder}/{name},10,12,200,210,{landmark_pool[row % 256]},"
-                        f"{expressions[offset]},{valence},{arousal}\n"
-                    )
-                handle.write("".join(lines))
+        for start in range(0, count, 10_000):
+            block = range(start, min(count, start + 10_000))
+            expressions = rng.integers(0, 11, len(block))
+            affect = np.round(rng.uniform(-1, 1, (len(block), 2)), 4)
+            for offset, row in enumerate(block):
+                folder, name = row // per_folder, f"{prefix}{row:07d}.jpg"
+                link = images / str(folder) / name
+                if not link.parent.is_dir():
+                    link.parent.mkdir(parents=True)
+                if len(originals) * _LINKS_PER_FILE <= links[0]:
+                    originals.append(root / f"original_{len(originals)}.jpg")
+                    originals[-1].write_bytes(jpeg)
+                os.link(originals[-1], link)
+                links[0] += 1
+                valence, arousal = (-2, -2) if expressions[offset] >= 9 else affect[offset]
+                landmarks = landmark_pool[row % 256]
+                yield layouts.format_affectnet_row(
+                    f"{folder}/{name}", (10, 12, 200, 210), landmarks, expressions[offset], valence, arousal
+                )
 
-    write_list(lists / "training.csv", rows, "t")
-    write_list(lists / "validation.csv", 5_500, "v")
+    layouts.write_affectnet_list(layouts.affectnet_list_path(root, "train"), list_rows(rows, "t"))
+    layouts.write_affectnet_list(layouts.affectnet_list_path(root, "validation"), list_rows(5_500, "v"))
 
 
 def _measure(root: str, cache_dir: str) -> dict[str, Any]:
@@ -110,12 +107,14 @@ def _measure(root: str, cache_dir: str) -> dict[str, Any]:
 
 def run(rows: int = REAL_TRAINING_ROWS) -> dict[str, Any]:
     """Write the layout in a temporary folder, measure indexing in a fresh process, clean up."""
+    from hf_deepfever.synthetic.layouts import affectnet_list_path  # here, not at the top: the child stays lean
+
     workdir = Path(tempfile.mkdtemp(prefix="bench_affectnet_"))
     try:
         start = time.perf_counter()
         write_layout(workdir / "affectnet", rows)
         setup_s = time.perf_counter() - start
-        csv_mb = (workdir / "affectnet" / "Manually_Annotated_file_lists" / "training.csv").stat().st_size / 2**20
+        csv_mb = affectnet_list_path(workdir / "affectnet", "train").stat().st_size / 2**20
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             result = pool.apply(_measure, (str(workdir / "affectnet"), str(workdir / "cache")))
     finally:

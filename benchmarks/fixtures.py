@@ -30,21 +30,21 @@ def write_jpegs(folder: Path, count: int, size: int, seed: int = 0) -> list[Path
 
 def write_affectnet_layout(root: Path, count: int, size: int, seed: int = 0) -> Path:
     """An AffectNet folder (file lists + images) with `count` training rows of distinct JPEGs and a face box each."""
-    images = root / "Manually_Annotated_Images" / "1"
-    lists = root / "Manually_Annotated_file_lists"
-    lists.mkdir(parents=True, exist_ok=True)
-    paths = write_jpegs(images, count, size, seed)
+    from hf_deepfever.synthetic import layouts
+
+    paths = write_jpegs(layouts.affectnet_images_dir(root, "train") / "1", count, size, seed)
     rng = np.random.default_rng(seed)
-    header = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal\n"
-    landmarks = ";".join("100.0" for _ in range(136))
+    landmarks = layouts.format_landmarks([100.0] * 136)
     margin = size // 8
-    for name, rows in (("training.csv", paths), ("validation.csv", paths[:2])):
+    box = (margin, margin, size - 2 * margin, size - 2 * margin)
+    for split, rows in (("train", paths), ("validation", paths[:2])):
         lines = [
-            f"1/{path.name},{margin},{margin},{size - 2 * margin},{size - 2 * margin},{landmarks},"
-            f"{rng.integers(0, 8)},{rng.uniform(-1, 1):.3f},{rng.uniform(-1, 1):.3f}\n"
+            layouts.format_affectnet_row(
+                f"1/{path.name}", box, landmarks, rng.integers(0, 8), rng.uniform(-1, 1), rng.uniform(-1, 1)
+            )
             for path in rows
         ]
-        (lists / name).write_text(header + "".join(lines))
+        layouts.write_affectnet_list(layouts.affectnet_list_path(root, split), lines)
     return root
 
 

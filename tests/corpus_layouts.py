@@ -1,7 +1,9 @@
 """Writers of tiny corpus layouts, each with good rows and one example of every kind of bad input.
 
 Every writer returns a dict of what a correct loader must report: the rows kept per split and the
-skip counts per split and reason (reason names are the loaders' own).
+skip counts per split and reason (reason names are the loaders' own). File and folder names, headers,
+column order and separators come from :mod:`hf_deepfever.synthetic.layouts`, the one writer of each
+layout; the bad lines are written as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hf_deepfever.data import fec_image_filename
+from hf_deepfever.synthetic import layouts
 
 
 def image_bytes(value: int = 128, size: int = 8, fmt: str = "JPEG") -> bytes:
@@ -38,28 +40,21 @@ def outside_file(tmp_path: Path) -> Path:
 # AffectNet
 # --------------------------------------------------------------------------------------------------
 
-AFFECTNET_HEADER = (
-    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-)
-
-
 def landmarks_text(count: int = 136, seed: int = 0) -> str:
-    values = np.random.default_rng(seed).uniform(0, 100, count)
-    return ";".join(f"{value:.2f}" for value in values)
+    return layouts.format_landmarks(np.random.default_rng(seed).uniform(0, 100, count))
 
 
 def affectnet_row(path: str, expression, valence="0.5", arousal="-0.25", landmarks: str | None = None,
                   box=("1", "2", "30", "40")) -> str:
     landmarks = landmarks_text() if landmarks is None else landmarks
-    return ",".join([path, *box, landmarks, str(expression), str(valence), str(arousal)])
+    return layouts.format_affectnet_row(path, box, landmarks, expression, valence, arousal)
 
 
 def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automatic: bool = True) -> dict:
     """AffectNet lists + images; ``nested`` puts the images two folders deeper, as some archives do."""
-    images = root / ("Manually_Annotated_compressed/Manually_Annotated" if nested else "") / "Manually_Annotated_Images"
-    lists = root / "Manually_Annotated_file_lists"
-    lists.mkdir(parents=True)
-    train = [AFFECTNET_HEADER]
+    unpacked = root / "Manually_Annotated_compressed" / "Manually_Annotated" if nested else root
+    images = layouts.affectnet_images_dir(unpacked, "train")
+    train = []
     for expression in range(11):  # one good row per label; 8-10 are dropped by either protocol
         relative = f"{100 + expression}/face_{expression}.jpg"
         write_image(images / relative, value=20 * expression)
@@ -73,8 +68,8 @@ def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automat
     # Bad rows, one per reason.
     write_image(images / "100/bad.jpg")
     train += [
-        "NULL",
-        affectnet_row("100/bad.jpg", 1, box=("NULL", "2", "30", "40")),
+        layouts.AFFECTNET_NULL,
+        affectnet_row("100/bad.jpg", 1, box=(layouts.AFFECTNET_NULL, "2", "30", "40")),
         "100/bad.jpg,1,2,30,40,1;2,1,0.5",  # 8 columns
         affectnet_row("100/bad.jpg", 1, valence="abc"),
         affectnet_row("100/bad.jpg", 12),
@@ -93,15 +88,16 @@ def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automat
     (images / "100/escape.jpg").symlink_to(outside_file(tmp_path))
     (images / "100/a_folder.jpg").mkdir()
     (images / "100/dangling.jpg").symlink_to(images / "100/nowhere.jpg")
-    (lists / "training.csv").write_text("\n".join(train) + "\n")
+    layouts.write_affectnet_list(layouts.affectnet_list_path(root, "train"), train)
 
-    validation = [AFFECTNET_HEADER]
+    validation = []
     for expression in range(8):
         relative = f"200/val_{expression}.jpg"
         write_image(images / relative)
         validation.append(affectnet_row(relative, expression))
     validation.append(affectnet_row("200/gone.jpg", 3))
-    (lists / "validation.csv").write_text("\r\n".join(validation) + "\r\n")  # Windows line ends too
+    # Windows line ends too.
+    layouts.write_affectnet_list(layouts.affectnet_list_path(root, "validation"), validation, newline="\r\n")
 
     expected = {
         "train": {8: 11, 7: 10},  # 8 labels + no_landmarks + not_annotated + ./100/../101 (7 drops contempt)
@@ -120,16 +116,14 @@ def write_affectnet(root: Path, tmp_path: Path, *, nested: bool = False, automat
         "validation_skips": {"missing image": 1},
     }
     if automatic:
-        auto_lists = root / "Automatically_Annotated_file_lists"
-        auto_lists.mkdir()
-        auto_images = root / "Automatically_Annotated_Images"
-        rows = [AFFECTNET_HEADER]
+        auto_images = layouts.affectnet_images_dir(root, "automatic")
+        rows = []
         for expression in (0, 1, 7):
             relative = f"300/auto_{expression}.jpg"
             write_image(auto_images / relative)
             rows.append(affectnet_row(relative, expression))
         rows.append(affectnet_row("300/auto_missing.jpg", 1))
-        (auto_lists / "automatically_annotated.csv").write_text("\n".join(rows) + "\n")
+        layouts.write_affectnet_list(layouts.affectnet_list_path(root, "automatic"), rows)
         expected["automatic"] = {8: 3, 7: 2}
         expected["automatic_skips"] = {"missing image": 1}
     return expected
@@ -143,27 +137,19 @@ _GOOD_BOX = ("0.1", "0.9", "0.2", "0.8")
 
 
 def fec_row(urls, votes, triplet="ONE_CLASS_TRIPLET", boxes=(_GOOD_BOX,) * 3) -> str:
-    fields = []
-    for url, box in zip(urls, boxes):
-        fields += [f'"{url}"', *box]
-    fields.append(triplet)
-    for rater, vote in enumerate(votes):
-        fields += [f"rater{rater}", str(vote)]
-    return ",".join(fields)
+    return layouts.format_fec_row(urls, boxes, triplet, [(f"rater{rater}", vote) for rater, vote in enumerate(votes)])
 
 
 def write_fec(root: Path, tmp_path: Path, *, images: Path | None = None) -> dict:
     """FEC lists and an images folder named by ``fec_image_filename``; returns expectations."""
-    images = images if images is not None else root / "images"
+    images = images if images is not None else root / layouts.FEC_IMAGES_FOLDER
     images.mkdir(parents=True, exist_ok=True)
-    lists = root / "FEC_dataset"
-    lists.mkdir(parents=True)
     urls = [f"http://farm{index}.example.org/{index}/face_{index}.jpg" for index in range(6)]
     for index, url in enumerate(urls):
-        write_image(images / fec_image_filename(url), value=40 * index)
+        write_image(layouts.fec_image_path(images, url), value=40 * index)
     dead = "http://farm9.example.org/dead.jpg"
     escaping = "http://farm9.example.org/escape.png"
-    (images / fec_image_filename(escaping)).symlink_to(outside_file(tmp_path))
+    layouts.fec_image_path(images, escaping).symlink_to(outside_file(tmp_path))
     a, b, c, d, e, f = urls
     train = [
         fec_row((a, b, c), [1, 1, 1, 1, 1, 2]),  # odd 0, agreement 5/6
@@ -183,8 +169,8 @@ def write_fec(root: Path, tmp_path: Path, *, images: Path | None = None) -> dict
         fec_row((a, b, escaping), [1, 1, 1, 1, 1, 2]),
     ]
     test = [fec_row((f, e, d), [1, 2, 1, 1, 1, 1], "TWO_CLASS_TRIPLET"), fec_row((dead, e, d), [1, 1, 1, 1, 1, 1])]
-    (lists / "faceexp-comparison-data-train-public.csv").write_text("\n".join(train) + "\n")
-    (lists / "faceexp-comparison-data-test-public.csv").write_text("\n".join(test) + "\n")
+    layouts.write_fec_list(layouts.fec_list_path(root, "train"), train)
+    layouts.write_fec_list(layouts.fec_list_path(root, "test"), test)
     return {
         "train": 5,
         "test": 1,
@@ -211,23 +197,20 @@ def write_fec(root: Path, tmp_path: Path, *, images: Path | None = None) -> dict
 
 
 def write_rafdb(root: Path, tmp_path: Path) -> dict:
-    basic = root / "basic"
-    aligned = basic / "Image" / "aligned"
-    original = basic / "Image" / "original"
     lines = []
     for label in range(1, 8):
         name = f"train_{label:05d}.jpg"
-        write_image(aligned / f"train_{label:05d}_aligned.jpg", value=30 * label)
-        write_image(original / name, value=30 * label)
-        lines.append(f"{name} {label}")
+        write_image(layouts.rafdb_aligned_path(root, name), value=30 * label)
+        write_image(layouts.rafdb_original_path(root, name), value=30 * label)
+        lines.append(layouts.format_rafdb_row(name, label))
     for number, label in ((1, 4), (2, 7)):
         name = f"test_{number:04d}.jpg"
-        write_image(aligned / f"test_{number:04d}_aligned.jpg")
-        write_image(original / name)
+        write_image(layouts.rafdb_aligned_path(root, name))
+        write_image(layouts.rafdb_original_path(root, name))
         lines.append(f"{name}  {label}   ")  # extra spaces are tolerated
-    write_image(aligned / "train_00100_aligned.jpg")
-    (aligned / "train_00101_aligned.jpg").symlink_to(outside_file(tmp_path))
-    (original / "train_00101.jpg").symlink_to(outside_file(tmp_path))
+    write_image(layouts.rafdb_aligned_path(root, "train_00100.jpg"))
+    layouts.rafdb_aligned_path(root, "train_00101.jpg").symlink_to(outside_file(tmp_path))
+    layouts.rafdb_original_path(root, "train_00101.jpg").symlink_to(outside_file(tmp_path))
     lines += [
         "train_00100.jpg",  # one field
         "train_00100.jpg 3 extra",
@@ -241,9 +224,7 @@ def write_rafdb(root: Path, tmp_path: Path) -> dict:
         "train_00102.jpg 2",
         "test_0003.jpg 1",
     ]
-    list_file = basic / "EmoLabel" / "list_patition_label.txt"
-    list_file.parent.mkdir(parents=True)
-    list_file.write_text("\n".join(lines) + "\n")
+    layouts.write_rafdb_list(layouts.rafdb_list_path(root), lines)
     return {
         "train": 7,
         "test": 2,
@@ -268,61 +249,47 @@ def write_rafdb(root: Path, tmp_path: Path) -> dict:
 
 
 def write_wav(path: Path, seconds: float = 0.2, rate: int = 8000) -> None:
-    import soundfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), np.zeros(int(seconds * rate), dtype=np.float32), rate)
+    layouts.write_wav(path, np.zeros(int(seconds * rate), dtype=np.float32), rate)
 
 
-def arff_text(name: str, dimension: str, values, extra_lines=()) -> str:
-    lines = [
-        f"@relation {dimension}_{name}",
-        "",
-        "@attribute Instance_name string",
-        "@attribute frameTime numeric",
-        "@attribute GoldStandard numeric",
-        "",
-        "@data",
-        "",
-    ]
-    lines += [f"'{name}',{index * 0.04:.2f},{value:.6f}" for index, value in enumerate(values)]
-    lines += list(extra_lines)
-    return "\n".join(lines) + "\n"
+def write_arff(path: Path, name: str, dimension: str, values, extra_lines=()) -> None:
+    """A gold standard of ``values`` (instance names quoted, as ARFF allows), then ``extra_lines`` as they are."""
+    step = layouts.RECOLA_LABEL_STEP_S
+    rows = [layouts.format_arff_row(name, index * step, value, quoted=True) for index, value in enumerate(values)]
+    layouts.write_gold_standard(path, dimension, [*rows, *extra_lines])
 
 
 def write_recola_avec(root: Path, tmp_path: Path, *, frames: int = 26) -> dict:
     """An AVEC 2016 layout: 2 train, 2 dev (one without video), 1 test without labels, bad recordings."""
     rng = np.random.default_rng(0)
-    audio, video, gold = root / "recordings_audio", root / "recordings_video", root / "ratings_gold_standard"
     traces = {}
     for name in ("train_1", "train_2", "dev_1", "dev_2", "train_3", "train_4", "train_5", "dev_3", "dev_4"):
         traces[name] = {dimension: rng.uniform(-1, 1, frames) for dimension in ("arousal", "valence")}
     for name in ("train_1", "train_2", "dev_1", "dev_2", "test_1", "train_4", "train_5", "dev_3", "dev_4"):
-        write_wav(audio / f"{name}.wav")
+        write_wav(layouts.recola_audio_path(root, name))
     for name in ("train_1", "train_2", "dev_1", "test_1"):
-        video.mkdir(parents=True, exist_ok=True)
-        (video / f"{name}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # only existence is checked
+        video = layouts.recola_video_path(root, name)
+        video.parent.mkdir(parents=True, exist_ok=True)
+        video.write_bytes(b"\x00\x00\x00\x18ftypmp42")  # only existence is checked
     for name, dimensions in traces.items():
         for dimension, values in dimensions.items():
             if name == "train_4" and dimension == "valence":
                 continue  # labels for one dimension only
-            extra = ["'dev_1',x,0.5", "'dev_1',1.2"] if name == "dev_1" and dimension == "arousal" else []
+            path = layouts.recola_gold_standard_path(root, dimension, name)
             if name == "train_5" and dimension == "arousal":
-                text = "no data section\n"
-            else:
-                text = arff_text(name, dimension, values, extra)
-            path = gold / dimension / f"{name}.arff"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("no data section\n")
+                continue
+            extra = ["'dev_1',x,0.5", "'dev_1',1.2"] if name == "dev_1" and dimension == "arousal" else []
+            write_arff(path, name, dimension, values, extra)
     # dev_3: wav that is not audio. dev_4: label file symlinked outside root. test_2: labels/wav absent.
-    (audio / "dev_3.wav").write_bytes(b"not a wav file at all")
-    escaping = gold / "arousal" / "dev_4.arff"
+    layouts.recola_audio_path(root, "dev_3").write_bytes(b"not a wav file at all")
+    escaping = layouts.recola_gold_standard_path(root, "arousal", "dev_4")
     escaping.unlink()
     target = tmp_path / "outside" / "dev_4.arff"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(arff_text("dev_4", "arousal", traces["dev_4"]["arousal"]))
+    write_arff(target, "dev_4", "arousal", traces["dev_4"]["arousal"])
     escaping.symlink_to(target)
-    (audio / "notes.txt").write_text("not a recording")
+    (layouts.recola_audio_dir(root) / "notes.txt").write_text("not a recording")
     return {
         "ids": {"train": ["train_1", "train_2"], "dev": ["dev_1", "dev_2"], "test": ["test_1"]},
         "frames": frames,
@@ -341,22 +308,20 @@ def write_recola_original(root: Path, *, frames: int = 26) -> dict:
     participants = ["P16", "P17", "P19", "P21", "P23", "P25"]
     means = {}
     for participant in participants:
-        write_wav(root / "RECOLA-Audio-recordings" / f"{participant}.wav")
+        write_wav(layouts.recola_audio_path(root, participant, layout="original"))
         means[participant] = {}
-        for dimension in ("arousal", "valence"):
+        for dimension in layouts.RECOLA_DIMENSIONS:
             ratings = rng.uniform(-1, 1, (frames, 3))
-            lines = ["time;FM1 ;FM2 ;FF1 "]
-            for index, row in enumerate(ratings):
-                cells = [f"{index * 0.04:.2f}"] + [f"{value:.4f}" for value in row]
-                if participant == "P17" and index == 0:
-                    cells = [cell.replace(".", ",") for cell in cells]  # decimal comma
-                lines.append(";".join(cells))
-            path = root / "RECOLA-Annotation" / "emotional_behaviour" / dimension / f"{participant}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(lines) + "\n")
+            step = layouts.RECOLA_LABEL_STEP_S
+            lines = [layouts.format_ratings_row(index * step, row) for index, row in enumerate(ratings)]
+            if participant == "P17":
+                lines[0] = lines[0].replace(".", ",")  # decimal comma
+            path = layouts.recola_ratings_path(root, dimension, participant, layout="original")
+            layouts.write_individual_ratings(path, lines, raters=("FM1", "FM2", "FF1"), layout="original")
             means[participant][dimension] = ratings.mean(axis=1)
-    (root / "RECOLA-Video-recordings").mkdir()
-    (root / "RECOLA-Video-recordings" / "P16.mp4").write_bytes(b"\x00")
+    video = layouts.recola_video_path(root, "P16", layout="original")
+    video.parent.mkdir()
+    video.write_bytes(b"\x00")
     return {
         "ids": {"train": ["P16", "P21"], "dev": ["P17", "P23"], "test": ["P19", "P25"]},
         "means": means,

@@ -12,6 +12,7 @@ from datasets import Image
 from corpus_layouts import skip_counts, write_affectnet, write_image
 
 from hf_deepfever.data import AFFECTNET_EXPRESSIONS, affectnet, load_affectnet
+from hf_deepfever.synthetic import layouts
 
 
 def _load(*args, **kwargs):
@@ -52,7 +53,7 @@ def test_columns_types_and_values(layout, tmp_path, monkeypatch):
     assert train.features["expression"].names == list(AFFECTNET_EXPRESSIONS)
     rows = {os.path.basename(row["image"]["path"]): row for row in train.cast_column("image", Image(decode=False))}
     assert all(os.path.isabs(row["image"]["path"]) for row in rows.values())
-    normalised = str(root / "Manually_Annotated_Images" / "101" / "face_1.jpg")
+    normalised = str(layouts.affectnet_images_dir(root, "train") / "101" / "face_1.jpg")
     assert _paths(train).count(normalised) == 2  # "101/face_1.jpg" and "./100/../101/face_1.jpg"
     happy = rows["face_1.jpg"]
     assert happy["expression"] == 1
@@ -96,10 +97,10 @@ def test_missing_root_list_or_images_raise_file_not_found(layout, tmp_path):
     root, _, cache = layout
     with pytest.raises(FileNotFoundError, match=r"AffectNet.*nowhere"):
         load_affectnet(tmp_path / "nowhere", cache_dir=cache)
-    (root / "Automatically_Annotated_file_lists" / "automatically_annotated.csv").unlink()
+    layouts.affectnet_list_path(root, "automatic").unlink()
     with pytest.raises(FileNotFoundError, match=r"AffectNet.*automatically_annotated\.csv"):
         load_affectnet(root, include_automatic=True, cache_dir=cache)
-    (root / "Manually_Annotated_file_lists" / "validation.csv").unlink()
+    layouts.affectnet_list_path(root, "validation").unlink()
     with pytest.raises(FileNotFoundError, match=r"AffectNet.*validation\.csv"):
         load_affectnet(root, cache_dir=cache)
 
@@ -109,11 +110,11 @@ def test_missing_images_folder_and_bad_protocol(tmp_path):
     write_affectnet(root, tmp_path, automatic=False)
     with pytest.raises(ValueError, match="protocol"):
         load_affectnet(root, protocol=6)
-    (root / "Manually_Annotated_Images").rename(tmp_path / "moved")
+    layouts.affectnet_images_dir(root, "train").rename(tmp_path / "moved")
     with pytest.raises(FileNotFoundError, match=r"AffectNet.*Manually_Annotated_Images"):
         load_affectnet(root, cache_dir=tmp_path / "cache")
     # A symlinked images folder that leaves root is refused outright.
-    (root / "Manually_Annotated_Images").symlink_to(tmp_path / "moved")
+    layouts.affectnet_images_dir(root, "train").symlink_to(tmp_path / "moved")
     with pytest.raises(ValueError, match="outside root"):
         load_affectnet(root, cache_dir=tmp_path / "cache")
 
@@ -135,14 +136,14 @@ def test_second_call_reuses_cache_until_inputs_change(layout, monkeypatch):
     _load(root, protocol=7, cache_dir=cache)  # other arguments: other entry
     assert len(parses) == 4
 
-    training = root / "Manually_Annotated_file_lists" / "training.csv"
+    training = layouts.affectnet_list_path(root, "train")
     stat = training.stat()
     os.utime(training, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     _load(root, cache_dir=cache)
     assert len(parses) == 6
 
     # A new image in a folder the index listed invalidates the entry too (the row now finds its file).
-    folder = root / "Manually_Annotated_Images" / "100"
+    folder = layouts.affectnet_images_dir(root, "train") / "100"
     write_image(folder / "missing.jpg")
     os.utime(folder, ns=(folder.stat().st_atime_ns, folder.stat().st_mtime_ns + 10**9))
     third, third_skips = _load(root, cache_dir=cache)

@@ -11,6 +11,7 @@ from corpus_layouts import skip_counts, write_fec
 from datasets import Image
 
 from hf_deepfever.data import fec, fec_image_filename, load_fec
+from hf_deepfever.synthetic import layouts
 
 
 def _load(*args, **kwargs):
@@ -60,7 +61,8 @@ def test_images_dir_outside_root_when_given(tmp_path):
 
 def test_root_may_be_the_fec_dataset_folder(tmp_path):
     expected = write_fec(tmp_path / "fec", tmp_path)
-    dataset, _ = _load(tmp_path / "fec" / "FEC_dataset", images_dir=tmp_path / "fec" / "images",
+    fec_root = tmp_path / "fec"
+    dataset, _ = _load(fec_root / layouts.FEC_LISTS_FOLDER, images_dir=fec_root / layouts.FEC_IMAGES_FOLDER,
                        cache_dir=tmp_path / "cache")
     assert dataset["test"].num_rows == expected["test"]
 
@@ -74,7 +76,7 @@ def test_missing_list_raises_and_cache_is_reused(tmp_path, monkeypatch):
     _, skips = _load(tmp_path / "fec", cache_dir=tmp_path / "cache")
     assert parses == ["train", "test"]
     assert skips["train"]["missing image"] == 1
-    (tmp_path / "fec" / "FEC_dataset" / fec.LIST_FILES["test"]).unlink()
+    layouts.fec_list_path(tmp_path / "fec", "test").unlink()
     with pytest.raises(FileNotFoundError, match=r"FEC: test list.*faceexp-comparison-data-test-public\.csv"):
         load_fec(tmp_path / "fec", cache_dir=tmp_path / "cache")
 

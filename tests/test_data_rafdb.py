@@ -10,6 +10,7 @@ from corpus_layouts import skip_counts, write_rafdb
 from datasets import Image
 
 from hf_deepfever.data import AFFECTNET_EXPRESSIONS, RAFDB_EXPRESSIONS, RAFDB_TO_AFFECTNET, load_rafdb
+from hf_deepfever.synthetic import layouts
 
 
 def _load(*args, **kwargs):
@@ -39,7 +40,8 @@ def test_labels_splits_and_skips(tmp_path, aligned):
 
 def test_expression_names_follow_rafdb_order(tmp_path):
     write_rafdb(tmp_path / "raf", tmp_path)
-    dataset, _ = _load(tmp_path / "raf" / "basic", cache_dir=tmp_path / "cache")  # root may be basic/ itself
+    # The root may be the basic/ folder itself.
+    dataset, _ = _load(tmp_path / "raf" / layouts.RAFDB_BASIC, cache_dir=tmp_path / "cache")
     assert dataset["train"].features["expression"].names == list(RAFDB_EXPRESSIONS)
     assert RAFDB_EXPRESSIONS[0] == "surprise" and RAFDB_EXPRESSIONS[6] == "neutral"  # file labels 1 and 7
 
@@ -57,6 +59,6 @@ def test_missing_files_raise_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="RAF-DB: root folder"):
         load_rafdb(tmp_path / "absent")
     write_rafdb(tmp_path / "raf", tmp_path)
-    (tmp_path / "raf" / "basic" / "EmoLabel" / "list_patition_label.txt").unlink()
+    layouts.rafdb_list_path(tmp_path / "raf").unlink()
     with pytest.raises(FileNotFoundError, match=r"RAF-DB: label list.*list_patition_label\.txt"):
         load_rafdb(tmp_path / "raf")

@@ -10,6 +10,7 @@ import pytest
 from corpus_layouts import skip_counts, write_recola_avec, write_recola_original
 
 from hf_deepfever.data import load_recola, recola
+from hf_deepfever.synthetic import layouts
 
 
 def _load(*args, **kwargs):
@@ -44,7 +45,7 @@ def test_avec2016_rows_labels_and_skips(tmp_path):
 def test_video_dir_override_and_cache_reuse(tmp_path, monkeypatch):
     root = tmp_path / "recola"
     write_recola_avec(root, tmp_path)
-    (root / "recordings_video").rename(tmp_path / "videos")
+    layouts.recola_video_dir(root).rename(tmp_path / "videos")
     reads = []
     original = recola.read_arff_trace
     monkeypatch.setattr(recola, "read_arff_trace", lambda path: reads.append(path) or original(path))
@@ -78,6 +79,6 @@ def test_bad_arguments_and_missing_folders(tmp_path):
         load_recola(tmp_path, layout="avec2018")
     with pytest.raises(FileNotFoundError, match=r"RECOLA: audio folder.*recordings_audio"):
         load_recola(tmp_path)
-    (tmp_path / "recordings_audio").mkdir()
+    layouts.recola_audio_dir(tmp_path).mkdir()
     with pytest.raises(FileNotFoundError, match=r"RECOLA: gold-standard labels folder"):
         load_recola(tmp_path)

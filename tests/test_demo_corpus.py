@@ -24,10 +24,8 @@ from hf_deepfever.synthetic.face_renderer import (
     valence_arousal_of,
 )
 from hf_deepfever.data.fec import fec_image_filename
-
-AFFECTNET_HEADER = (
-    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-)
+from hf_deepfever.synthetic import layouts
+from hf_deepfever.synthetic.layouts import AFFECTNET_HEADER  # its text is pinned in test_synthetic_layouts.py
 TEXT_SUFFIXES = {".csv", ".txt", ".arff"}
 
 
@@ -70,7 +68,8 @@ def test_same_seed_gives_identical_files_another_seed_differs(tmp_path, micro_si
         if "list_patition_label" not in name:  # names and labels may coincide by chance at this size
             assert first[name] != other[name], name
     # Same pictures too (JPEG encoding is deterministic for identical pixels).
-    for picture in sorted((tmp_path / "a" / "rafdb" / "basic" / "Image" / "aligned").iterdir())[:3]:
+    aligned = tmp_path / "a" / "rafdb" / layouts.RAFDB_BASIC / layouts.RAFDB_ALIGNED_IMAGES
+    for picture in sorted(aligned.iterdir())[:3]:
         assert picture.read_bytes() == (tmp_path / "b" / picture.relative_to(tmp_path / "a")).read_bytes()
 
 
@@ -87,8 +86,8 @@ def test_readme_says_synthetic(corpus):
 def test_affectnet_layout(corpus):
     root, summary = corpus
     base = root / "affectnet"
-    for list_name, split in (("training.csv", "train"), ("validation.csv", "validation")):
-        lines = (base / "Manually_Annotated_file_lists" / list_name).read_text().splitlines()
+    for split in ("train", "validation"):
+        lines = layouts.affectnet_list_path(base, split).read_text().splitlines()
         assert lines[0] == AFFECTNET_HEADER
         rows = [line.split(",") for line in lines[1:]]
         assert len(rows) == summary["affectnet"][split]["rows"]
@@ -98,7 +97,7 @@ def test_affectnet_layout(corpus):
         labels = {int(row[6]) for row in rows}
         assert set(range(11)) <= labels
         for row in rows:
-            assert (base / "Manually_Annotated_Images" / row[0]).is_file(), row[0]
+            assert (layouts.affectnet_images_dir(base, split) / row[0]).is_file(), row[0]
             if "NULL" in row:
                 continue
             expression, valence, arousal = int(row[6]), float(row[7]), float(row[8])
@@ -118,7 +117,7 @@ def test_affectnet_layout(corpus):
                     & (landmarks[:, 1] <= y + h + 3)
                 )
                 assert inside.mean() > 0.9
-    auto = (base / "Automatically_Annotated_file_lists" / "automatically_annotated.csv").read_text().splitlines()
+    auto = layouts.affectnet_list_path(base, "automatic").read_text().splitlines()
     assert auto[0] == AFFECTNET_HEADER and len(auto) - 1 == summary["affectnet"]["automatic"]["rows"] > 0
 
 
@@ -126,7 +125,7 @@ def test_fec_layout(corpus):
     root, summary = corpus
     base = root / "fec"
     for split in ("train", "test"):
-        lines = (base / "FEC_dataset" / f"faceexp-comparison-data-{split}-public.csv").read_text().splitlines()
+        lines = layouts.fec_list_path(base, split).read_text().splitlines()
         assert len(lines) == summary["fec"][split]["rows"]
         good = [line.split(",") for line in lines if len(line.split(",")) == 28]
         assert len(good) == summary["fec"][split]["parsable_rows"]
@@ -144,13 +143,13 @@ def test_fec_layout(corpus):
 
 def test_rafdb_layout(corpus):
     root, summary = corpus
-    basic = root / "rafdb" / "basic"
-    entries = [line.split(" ") for line in (basic / "EmoLabel" / "list_patition_label.txt").read_text().splitlines()]
+    base = root / "rafdb"
+    entries = [line.split(" ") for line in layouts.rafdb_list_path(base).read_text().splitlines()]
     assert len(entries) == summary["rafdb"]["train"]["rows"] + summary["rafdb"]["test"]["rows"]
     for name, label in entries:
         assert name.split("_")[0] in {"train", "test"} and 1 <= int(label) <= 7
-        assert (basic / "Image" / "original" / name).is_file()
-        with Image.open(basic / "Image" / "aligned" / f"{name[:-4]}_aligned.jpg") as aligned:
+        assert layouts.rafdb_original_path(base, name).is_file()
+        with Image.open(layouts.rafdb_aligned_path(base, name)) as aligned:
             assert aligned.size == (100, 100)
 
 
@@ -160,9 +159,9 @@ def test_recola_layout(corpus):
     base = root / "recola"
     for split in ("train", "dev", "test"):
         for name in summary["recola"][split]["ids"]:
-            info = soundfile.info(str(base / "recordings_audio" / f"{name}.wav"))
+            info = soundfile.info(str(layouts.recola_audio_path(base, name)))
             assert info.samplerate == 16000 and info.channels == 1
-            with av.open(str(base / "recordings_video" / f"{name}.mp4")) as container:
+            with av.open(str(layouts.recola_video_path(base, name))) as container:
                 stream = container.streams.video[0]
                 assert stream.average_rate == 25
                 frames = sum(1 for _ in container.decode(stream))
@@ -170,8 +169,8 @@ def test_recola_layout(corpus):
             assert abs(info.duration - frames / 25) < 0.05
             labelled = split != "test"
             for dimension in ("arousal", "valence"):
-                arff = base / "ratings_gold_standard" / dimension / f"{name}.arff"
-                individual = base / "ratings_individual" / dimension / f"{name}.csv"
+                arff = layouts.recola_gold_standard_path(base, dimension, name)
+                individual = layouts.recola_ratings_path(base, dimension, name)
                 assert arff.is_file() == labelled and individual.is_file() == labelled
                 if not labelled:
                     continue
@@ -193,7 +192,7 @@ def test_recola_layout(corpus):
 
 def test_second_call_reuses_and_foreign_folders_are_refused(corpus, tmp_path):
     root, summary = corpus
-    csv = root / "affectnet" / "Manually_Annotated_file_lists" / "training.csv"
+    csv = layouts.affectnet_list_path(root / "affectnet", "train")
     before = csv.stat().st_mtime_ns
     assert make_demo_corpus(root, seed=0, size="tiny") == summary
     assert csv.stat().st_mtime_ns == before

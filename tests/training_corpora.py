@@ -2,6 +2,7 @@
 
 Faces are 40x40 PNGs whose colour encodes the expression class (so a few steps can learn something) on a
 larger canvas with a face box, as the real corpora have. Writing everything takes well under a second.
+The lists are written by :mod:`hf_deepfever.synthetic.layouts`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hf_deepfever.data import fec_image_filename
+from hf_deepfever.core.vocabulary import FEC_TRIPLET_TYPES
+from hf_deepfever.synthetic import layouts
 
-AFFECTNET_HEADER = (
-    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-)
 _CLASS_COLOURS = np.array(
     [[200, 200, 200], [250, 220, 40], [40, 60, 200], [250, 120, 20], [120, 40, 160], [40, 160, 60], [220, 30, 30], [120, 90, 60]]
 )
@@ -36,48 +35,43 @@ def _face_image(path: Path, expression: int, rng: np.random.Generator, canvas: i
 def write_affectnet(root: Path, *, train_per_class: int = 4, validation_per_class: int = 2, seed: int = 0) -> int:
     """AffectNet lists + images (8 classes); returns the number of training rows."""
     rng = np.random.default_rng(seed)
-    lists = root / "Manually_Annotated_file_lists"
-    lists.mkdir(parents=True)
-    landmarks = ";".join(["10.0"] * 136)
-    for split, per_class in (("training", train_per_class), ("validation", validation_per_class)):
-        lines = [AFFECTNET_HEADER]
+    landmarks = [10.0] * 136
+    for split, per_class in (("train", train_per_class), ("validation", validation_per_class)):
+        lines = []
         for expression in range(8):
             for index in range(per_class):
                 relative = f"{split}_{expression}/{index}.png"
-                x, y, w, h = _face_image(root / "Manually_Annotated_Images" / relative, expression, rng)
-                valence = "-2" if index == 0 and split == "training" else f"{expression / 8 - 0.4:.3f}"
-                arousal = f"{0.5 - expression / 10:.3f}"
-                lines.append(f"{relative},{x},{y},{w},{h},{landmarks},{expression},{valence},{arousal}")
-        (lists / f"{split}.csv").write_text("\n".join(lines) + "\n")
+                box = _face_image(layouts.affectnet_images_dir(root, split) / relative, expression, rng)
+                valence = -2 if index == 0 and split == "train" else round(expression / 8 - 0.4, 3)
+                arousal = round(0.5 - expression / 10, 3)
+                lines.append(layouts.format_affectnet_row(relative, box, landmarks, expression, valence, arousal))
+        layouts.write_affectnet_list(layouts.affectnet_list_path(root, split), lines)
     return 8 * train_per_class
 
 
 def write_fec(root: Path, *, train_triplets: int = 12, test_triplets: int = 6, seed: int = 1) -> int:
     """FEC lists + images named by ``fec_image_filename``; returns the number of training triplets."""
     rng = np.random.default_rng(seed)
-    images = root / "images"
-    lists = root / "FEC_dataset"
-    lists.mkdir(parents=True)
-    urls = []
+    images = root / layouts.FEC_IMAGES_FOLDER
+    urls, boxes = [], []
     for index in range(12):
-        url = f"http://farm1.example.org/{index}/face_{index}.jpg"
-        x, y, w, h = _face_image(images / fec_image_filename(url), index % 8, rng)
-        urls.append((url, index % 8, (x / 48, (x + w) / 48, y / 48, (y + h) / 48)))
-    types = ["ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET"]
-    for name, count in (("train", train_triplets), ("test", test_triplets)):
+        urls.append(f"http://farm1.example.org/{index}/face_{index}.jpg")
+        x, y, w, h = _face_image(layouts.fec_image_path(images, urls[-1]), index % 8, rng)
+        boxes.append((x / 48, (x + w) / 48, y / 48, (y + h) / 48))
+    for split, count in (("train", train_triplets), ("test", test_triplets)):
         lines = []
         for triplet in range(count):
             picks = rng.choice(len(urls), size=3, replace=False)
-            fields = []
-            for pick in picks:
-                url, _, box = urls[pick]
-                fields += [f'"{url}"', *(f"{v:.4f}" for v in box)]
-            fields.append(types[triplet % 3])
             odd = int(rng.integers(1, 4))
-            for rater in range(6):
-                fields += [f"rater{rater}", str(odd)]
-            lines.append(",".join(fields))
-        (lists / f"faceexp-comparison-data-{name}-public.csv").write_text("\n".join(lines) + "\n")
+            lines.append(
+                layouts.format_fec_row(
+                    [urls[pick] for pick in picks],
+                    [boxes[pick] for pick in picks],
+                    FEC_TRIPLET_TYPES[triplet % 3],
+                    [(f"rater{rater}", odd) for rater in range(6)],
+                )
+            )
+        layouts.write_fec_list(layouts.fec_list_path(root, split), lines)
     return train_triplets
 
 
