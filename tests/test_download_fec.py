@@ -15,6 +15,7 @@ from corpus_layouts import fec_row, image_bytes
 
 from hf_deepfever.data import fec_image_filename, load_fec
 from hf_deepfever.data.fec_download import DEAD_URLS_FILE, DownloadArguments, download_fec, main
+from hf_deepfever.synthetic import layouts
 
 _JPEG = image_bytes(50)
 _PNG = image_bytes(60, fmt="PNG")
@@ -84,9 +85,8 @@ def _write_lists(root, base):
         "a line that does not parse",
     ]
     test = [fec_row((ok[4], ok[3], "ftp://127.0.0.1/x.jpg"), [1, 1, 1, 1, 1, 1])]
-    (root / "FEC_dataset").mkdir(parents=True)
-    (root / "FEC_dataset" / "faceexp-comparison-data-train-public.csv").write_text("\n".join(train) + "\n")
-    (root / "FEC_dataset" / "faceexp-comparison-data-test-public.csv").write_text("\n".join(test) + "\n")
+    layouts.write_fec_list(layouts.fec_list_path(root, "train"), train)
+    layouts.write_fec_list(layouts.fec_list_path(root, "test"), test)
     return ok
 
 
