@@ -1,0 +1,42 @@
+"""The DeepFEVER web app (Gradio, the ``[app]`` extra): ``deepfever app`` locally, or a Hugging Face Space.
+
+- :func:`build_app` (``blocks.py``): the page as ``gradio.Blocks`` for a model (and an optional index).
+- :func:`launch_app`: serve it offline.
+- :class:`ExpressionApp` (``service.py``): the work behind the page, without Gradio.
+- ``space_app.py``: the ``app.py`` of a Space (copy it, set ``DEEPFEVER_MODEL``).
+
+Names are imported on first use: importing this package does not import Gradio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "build_app": ".blocks",
+    "launch_app": ".blocks",
+    "ExpressionApp": ".service",
+    "PhotoView": ".service",
+    "VideoView": ".service",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .blocks import build_app, launch_app
+    from .service import ExpressionApp, PhotoView, VideoView

@@ -1,0 +1,191 @@
+"""`deepfever similar`: the faces of an index whose expression is nearest to a query's, with distances.
+
+QUERY is either an image, or a vectors table (the output of `deepfever extract`) with `--row`:
+
+- An image: its largest face, or every face with `--detect-faces`, is cropped and run through the model the
+  index was built with (its recorded folder or Hub id, or `--model`, whose fingerprint must match). When the
+  index holds whole images (extracted without face boxes), the whole query image is used the same way, unless
+  `--detect-faces` is given; `--whole-image` forces that. A photo without a face is an error that says so.
+- A table row: `--row N` (the row's number in the table) or `--row PATH` (every row of that image). The vectors
+  must come from the index's model (recorded in the table, or stated with `--model`). The row itself is left
+  out of its own results unless `--include-self`.
+
+Distances are cosine distances of the L2-normalised vectors (0 = same direction, 2 = opposite).
+`--sheet out.png` draws a contact sheet: each query face, then its neighbours' face crops with their distances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "similar",
+        help="Find the indexed faces whose expression is nearest to a query image or table row.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("query", help="An image file, or a vectors table/folder (then give --row).")
+    parser.add_argument("--index", required=True, help="An index folder written by deepfever index.")
+    parser.add_argument("--k", type=int, default=10, help="Neighbours per query face (default 10).")
+    parser.add_argument("--detect-faces", action="store_true", help="Query with every face of the image, not only the largest.")
+    parser.add_argument("--whole-image", action="store_true", help="Query with the whole image (no face detection).")
+    parser.add_argument("--detector", default="auto", help="Face detector: auto (default), haar, dlib, yunet:/path/model.onnx.")
+    parser.add_argument("--row", default=None, help="With a table QUERY: a row number, or an image path of the table.")
+    parser.add_argument("--include-self", action="store_true", help="With a table QUERY: keep the row itself in its results.")
+    parser.add_argument("--model", default=None, help="The model to embed an image with (default: the index's own).")
+    parser.add_argument("--sheet", default=None, help="Also draw a contact sheet (.png, .jpg, .pdf, .svg).")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, ...")
+    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    parser.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    from ..search.contact_sheet import SHEET_FORMATS
+
+    if args.k < 1:
+        raise ValueError(f"--k must be >= 1, got {args.k}")
+    if args.detect_faces and args.whole_image:
+        raise ValueError("--detect-faces and --whole-image exclude each other")
+    sheet = Path(args.sheet) if args.sheet else None
+    if sheet is not None:
+        if sheet.suffix.lower() not in SHEET_FORMATS:
+            raise ValueError(f"--sheet must end in one of {', '.join(SHEET_FORMATS)}, got {sheet}")
+        if not sheet.parent.is_dir():
+            raise FileNotFoundError(f"output folder does not exist: {sheet.parent}")
+    query = Path(args.query)
+    if not query.exists():
+        raise FileNotFoundError(f"no such query image or table: {query}")
+    return query, sheet
+
+
+def _is_table(query: Path) -> bool:
+    return query.is_dir() or query.suffix.lower() in TABLE_SUFFIXES
+
+
+def _table_queries(args: argparse.Namespace, query: Path, index: Any) -> list[dict[str, Any]]:
+    """Query entries from rows of a vectors table (their own row excluded unless --include-self)."""
+    import numpy as np
+
+    from ..search.identity import model_fingerprint
+    from ..search.vectors_table import read_vectors
+
+    if args.row is None:
+        raise ValueError(f"{query} is a vectors table: say which row to query with --row N or --row PATH")
+    table = read_vectors(query)
+    model = table.model
+    if args.model:
+        stated = model_fingerprint(args.model)
+        if model is not None:
+            model.check_same(stated, what=f"the vectors of {query} (--model)")
+        model = stated
+    if model is None:
+        raise ValueError(f"{query} does not record which model made its vectors: state it with --model M")
+    source_rows = table.rows["source_row"].to_numpy()
+    paths = table.rows["path"].to_pylist()
+    if args.row.isdigit():
+        chosen = np.flatnonzero(source_rows == int(args.row))
+        if chosen.size == 0:
+            raise ValueError(f"{query} has no usable row {args.row} (rows 0-{int(source_rows.max())}; skipped rows cannot be queried)")
+    else:
+        chosen = np.array([i for i, path in enumerate(paths) if path == args.row])
+        if chosen.size == 0:
+            raise ValueError(f"{query} has no row with path {args.row!r}")
+    boxes = table.face_boxes()
+    index_keys = _row_keys(index)
+    entries = []
+    for position in chosen:
+        box = None if boxes is None or np.isnan(boxes[position]).any() else tuple(float(v) for v in boxes[position])
+        own = None if args.include_self else index_keys.get((paths[position], box))
+        entries.append({
+            "title": f"{paths[position]} (row {int(source_rows[position])})",
+            "vector": table.vectors[position], "box": box, "image": None, "path": paths[position], "exclude": own,
+        })
+    return [{"model": model, **entry} for entry in entries]
+
+
+def _row_keys(index: Any) -> dict[tuple[str, Any], int]:
+    """(path, box) -> row of the index, to find a queried table row among the index's own rows."""
+    keys = {}
+    for row in range(len(index)):
+        neighbour = index.neighbour(row)
+        keys.setdefault((neighbour.path, neighbour.face_box), row)
+    return keys
+
+
+def _image_queries(args: argparse.Namespace, query: Path, index: Any) -> list[dict[str, Any]]:
+    """Query entries from the faces of an image, embedded with the index's model."""
+    from ..inference import resolve_device
+    from ..search.identity import model_fingerprint
+    from ..search.photo_faces import analyse_photo, load_visual_model
+
+    name = args.model or index.model.name
+    if not name:
+        raise ValueError("the index records no model folder or Hub id: give the model to embed the query with --model")
+    identity = model_fingerprint(name)
+    index.model.check_same(identity, what=f"vectors of --model {name}" if args.model else f"vectors of {name} (the index's model as found now)")
+    visual = load_visual_model(name, device=resolve_device(args.device), trust_remote_code=args.trust_remote_code)
+    index_has_boxes = "face_x" in index.rows.column_names and index.rows["face_x"].null_count < len(index)
+    whole = args.whole_image or (not args.detect_faces and not index_has_boxes)
+    if whole and not args.whole_image:
+        print("deepfever similar: the index holds whole images (no face boxes): querying with the whole image too "
+              "(--detect-faces to query with its faces)", file=sys.stderr)
+    analysis = analyse_photo(query, visual.model, visual.processor, detector=args.detector,
+                             every_face=args.detect_faces, whole_image=whole)
+    if not analysis.faces:
+        raise ValueError(f"{query}: no face found (detector {args.detector}); use --whole-image to query with the whole image")
+    entries = []
+    for number, face in enumerate(analysis.faces, start=1):
+        label = f" [{face.label} {face.probabilities.max():.2f}]" if face.label else ""
+        where = "whole image" if face.box is None else f"face {number} of {len(analysis.faces)} at " + _box_text(face.box)
+        entries.append({"title": f"{query.name}: {where}{label}", "vector": face.vector, "box": face.box,
+                        "image": analysis.image, "path": str(query), "exclude": None, "model": identity})
+    return entries
+
+
+def _box_text(box: Any) -> str:
+    return "(" + ", ".join(f"{value:.0f}" for value in box) + ")" if box is not None else "whole image"
+
+
+def print_results(entry: dict[str, Any], neighbours: list[Any]) -> None:
+    print(f"query {entry['title']}")
+    print(f"  {'rank':>4}  {'distance':>8}  path  [face box]  expression")
+    for neighbour in neighbours:
+        expression = neighbour.info.get("expression")
+        extra = f"  {expression}" if expression else ""
+        box = f"  {_box_text(neighbour.face_box)}" if neighbour.face_box is not None else ""
+        print(f"  {neighbour.rank + 1:>4}  {neighbour.distance:8.4f}  {neighbour.path}{box}{extra}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..search.contact_sheet import SheetQuery, draw_contact_sheet
+    from ..search.index import ExpressionIndex
+
+    query, sheet = _check_args(args)
+    index = ExpressionIndex.load(args.index)
+    entries = _table_queries(args, query, index) if _is_table(query) else _image_queries(args, query, index)
+    exclude = [entry["exclude"] for entry in entries]
+    result = index.search(
+        np.stack([entry["vector"] for entry in entries]), args.k, model=entries[0]["model"],
+        exclude_rows=exclude if any(row is not None for row in exclude) else None,
+    )
+    lines = []
+    for position, entry in enumerate(entries):
+        neighbours = result.neighbours(position)
+        print_results(entry, neighbours)
+        lines.append(SheetQuery(entry["title"], entry["image"], entry["box"], neighbours, path=entry["path"]))
+    if sheet is not None:
+        draw_contact_sheet(lines, sheet, title=f"nearest expressions in {args.index} (cosine distance)")
+        print(f"contact sheet -> {sheet}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_parser", "print_results", "run"]

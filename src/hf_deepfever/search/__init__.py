@@ -1,0 +1,59 @@
+"""Expression search: an index of expression vectors (faiss), the one reader of vectors tables, photo queries.
+
+- :class:`ExpressionIndex` (``index.py``): build / save / load / search, cosine distance, exact or approximate.
+- :func:`read_vectors` (``vectors_table.py``): the output of ``deepfever extract``, one table or a folder of shards.
+- :func:`model_fingerprint` / :class:`ModelIdentity` (``identity.py``): which model made a set of vectors.
+- :func:`analyse_photo` (``photo_faces.py``): a photo's faces as model outputs (the query side).
+- :func:`draw_contact_sheet` (``contact_sheet.py``): the query and its neighbours as face crops.
+
+Names are imported on first use, so ``import hf_deepfever.search`` costs nothing until one is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ExpressionIndex": ".index",
+    "Neighbour": ".index",
+    "SearchResult": ".index",
+    "AUTO_APPROXIMATE_FROM": ".index",
+    "INDEX_KINDS": ".index",
+    "read_vectors": ".vectors_table",
+    "VectorsTable": ".vectors_table",
+    "ModelIdentity": ".identity",
+    "ModelMismatchError": ".identity",
+    "MODEL_METADATA_KEY": ".identity",
+    "model_fingerprint": ".identity",
+    "identity_of_loaded_model": ".identity",
+    "analyse_photo": ".photo_faces",
+    "find_faces": ".photo_faces",
+    "PhotoAnalysis": ".photo_faces",
+    "PhotoFace": ".photo_faces",
+    "draw_contact_sheet": ".contact_sheet",
+    "SheetQuery": ".contact_sheet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .contact_sheet import SheetQuery, draw_contact_sheet
+    from .identity import MODEL_METADATA_KEY, ModelIdentity, ModelMismatchError, identity_of_loaded_model, model_fingerprint
+    from .index import AUTO_APPROXIMATE_FROM, INDEX_KINDS, ExpressionIndex, Neighbour, SearchResult
+    from .photo_faces import PhotoAnalysis, PhotoFace, analyse_photo, find_faces
+    from .vectors_table import VectorsTable, read_vectors
