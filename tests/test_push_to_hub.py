@@ -14,6 +14,7 @@ from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, Dee
 from hf_deepfever.hub import UploadFolderError, assemble_upload_folder, dry_run_listing
 from hf_deepfever.hub.assemble import UPLOAD_FOLDER_MARKER
 from hf_deepfever.hub.push import main as push_main
+from hf_deepfever.hub.push import run_script
 
 EXPECTED_FILES = {
     "README.md",
@@ -192,6 +193,16 @@ def test_local_paths_never_leave(model_dir: Path, tmp_path: Path, monkeypatch: p
         "home_dir, scratch_dir, fec_dirs[0], resume_note, windows_dir, trackers.logging_dir"
     )
     assert (model_dir / "training_args.json").read_text() == json.dumps(recorded, indent=2), "the run is untouched"
+
+
+def test_command_line_errors_are_one_line(model_dir: Path, tmp_path: Path, capsys) -> None:
+    """``python -m hf_deepfever.hub`` / training_scripts/push_to_hub.py: exit status 2 and the reason, no traceback."""
+    (model_dir / "model.pt").write_bytes(b"pickle")
+    assert run_script(["--model_dir", str(model_dir), "--repo_id", "org/deepfever", "--dry_run"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: refusing to publish") and "model.pt" in error and error.count("\n") == 1
+    assert run_script(["--model_dir", str(tmp_path / "absent"), "--repo_id", "org/x", "--dry_run"]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_upload_calls_huggingface_hub(model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

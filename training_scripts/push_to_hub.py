@@ -3,7 +3,7 @@
     python training_scripts/push_to_hub.py --model_dir runs/student --repo_id ORG/deepfever --dry_run
     python training_scripts/push_to_hub.py --model_dir runs/student --repo_id ORG/deepfever [--private]
 
-The logic lives in ``hf_deepfever.hub.push``; without a checkout run ``python -m hf_deepfever.hub.push``.
+The logic lives in ``hf_deepfever.hub.push``; without a checkout run ``python -m hf_deepfever.hub``.
 Log in first with ``hf auth login`` (or set ``HF_TOKEN``).
 """
 

@@ -1,6 +1,6 @@
 """Publishing a model folder: assemble the upload folder, then ``create_repo`` + ``upload_folder``.
 
-    python -m hf_deepfever.hub.push --model_dir runs/student --repo_id ORG/deepfever --dry_run
+    python -m hf_deepfever.hub --model_dir runs/student --repo_id ORG/deepfever --dry_run
 
 Authentication is huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``): this module never reads,
 prints or writes a token.
@@ -169,14 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_script(argv: Sequence[str] | None = None) -> int:
-    """`main` for a command line (``python -m hf_deepfever.hub.push``, ``training_scripts/push_to_hub.py``):
+    """`main` for a command line (``python -m hf_deepfever.hub``, ``training_scripts/push_to_hub.py``):
     a folder that cannot be published is a one-line error and exit status 2, not a traceback."""
     try:
         return main(argv)
     except (FileNotFoundError, ValueError) as error:  # UploadFolderError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(run_script())
