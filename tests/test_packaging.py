@@ -35,7 +35,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     # --no-build-isolation: the dev extra installs setuptools, so the test needs no download.
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)]
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
+    command.append(str(source))
     built = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, f"pip wheel failed:\n{built.stdout}\n{built.stderr}"
     (path,) = out.glob("hf_deepfever-*.whl")

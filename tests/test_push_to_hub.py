@@ -15,6 +15,7 @@ from hf_deepfever.hub import UploadFolderError, assemble_upload_folder, dry_run_
 from hf_deepfever.hub.assemble import UPLOAD_FOLDER_MARKER
 from hf_deepfever.hub.push import main as push_main
 from hf_deepfever.hub.push import run_script
+from hf_deepfever.hub.redaction import changed_keys, redact_local_paths
 
 EXPECTED_FILES = {
     "README.md",
@@ -64,10 +65,8 @@ def test_assembles_exactly_the_publishable_files(model_dir: Path, tmp_path: Path
     assert {name for name, _ in listing} == EXPECTED_FILES
     for name, size in listing:
         assert size == (tmp_path / "upload" / name).stat().st_size > 0
-        if name not in ("README.md", "training_args.json"):  # the card is rendered, the arguments redacted
+        if name != "README.md":  # the records hold no local path, so they too are copied byte for byte
             assert (tmp_path / "upload" / name).read_bytes() == (model_dir / name).read_bytes()
-    published_args = json.loads((tmp_path / "upload" / "training_args.json").read_text())
-    assert published_args == json.loads((model_dir / "training_args.json").read_text())  # no local path in it
     assert "org/deepfever" in (tmp_path / "upload" / "README.md").read_text()
     # Re-assembling replaces an upload folder; a folder we did not write is never replaced.
     assert assemble_upload_folder(model_dir, tmp_path / "upload") == [
@@ -165,6 +164,8 @@ def test_local_paths_never_leave(model_dir: Path, tmp_path: Path, monkeypatch: p
         "unlabelled_dir": None,
     }
     (model_dir / "training_args.json").write_text(json.dumps(recorded, indent=2))
+    results = {"dataset_kind": "synthetic-demo", "valence_ccc": 0.2, "evaluated_on": f"{home}/corpora/AffectNet"}
+    (model_dir / "eval_results.json").write_text(json.dumps(results))
 
     listing = dry_run_listing(model_dir, tmp_path / "listing", repo_id="org/deepfever")
 
@@ -188,11 +189,26 @@ def test_local_paths_never_leave(model_dir: Path, tmp_path: Path, monkeypatch: p
             assert not [item for item in private if item in text], path.name
     card = (tmp_path / "listing" / "README.md").read_text()
     assert '"affectnet_dir": "AffectNet"' in card and '"learning_rate": 0.001' in card
-    assert listing.splitlines()[-1] == (
+    assert "`evaluated_on` = AffectNet" in card
+    published_results = json.loads((tmp_path / "listing" / "eval_results.json").read_text())
+    assert published_results == {**results, "evaluated_on": "AffectNet"}
+    assert listing.splitlines()[-2:] == [
+        "eval_results.json: local paths replaced by folder names in evaluated_on",
         "training_args.json: local paths replaced by folder names in output_dir, affectnet_dir, cache_dir, "
-        "home_dir, scratch_dir, fec_dirs[0], resume_note, windows_dir, trackers.logging_dir"
-    )
+        "home_dir, scratch_dir, fec_dirs[0], resume_note, windows_dir, trackers.logging_dir",
+    ]
     assert (model_dir / "training_args.json").read_text() == json.dumps(recorded, indent=2), "the run is untouched"
+
+
+def test_redaction_keeps_what_is_not_a_local_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    kept = ["org/deepfever", "runs/student", "https://huggingface.co/org/x", "crop 1/2", "N/A", "", "--seed=3"]
+    record = {"kept": kept, "number": 3, "flag": True, "none": None, "slash": "/",
+              "log": f"wrote {tmp_path}/runs/student/log.txt", "root": str(tmp_path / "runs" / "student")}
+    assert redact_local_paths(record, private_roots=["runs/student"]) == {
+        **record, "slash": "<local path>", "log": "wrote student/log.txt", "root": "student",
+    }
+    assert changed_keys(record, redact_local_paths(record)) == ["slash", "log", "root"]
 
 
 def test_command_line_errors_are_one_line(model_dir: Path, tmp_path: Path, capsys) -> None:

@@ -4,7 +4,8 @@ A saved model folder (``save_pretrained`` output, or a training run's ``--output
 safetensors weights, ``config.json``, the processor config(s), the remote-code model files, the rendered
 ``README.md`` card, and ``eval_results.json`` / ``training_args.json`` when present. Pickled weights are
 refused, never converted or skipped silently: a pickle can run code when loaded. ``training_args.json``
-is written redacted: the absolute local paths a run recorded become folder names (`hub.redaction`).
+and ``eval_results.json`` are copied redacted: the absolute local paths a run recorded become folder
+names (`hub.redaction`); a record without any is copied byte for byte.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from huggingface_hub.utils import validate_repo_id
 
 from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
-from .cards import read_json_object, read_training_args, render_model_card
+from .cards import read_json_object, read_published_record, render_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = ("configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_")
@@ -196,15 +197,17 @@ def assemble_upload_folder(
         validate_repo_id(repo_id)
     names = collect_upload_files(model_dir)
     _prepare_out_dir(out_dir, model_dir)
-    training_args = read_training_args(model_dir, UploadFolderError)
+    records = {
+        name: read_published_record(model_dir, name, UploadFolderError) for name in names if name in OPTIONAL_NAMES
+    }
     card = render_model_card(model_dir, template, repo_id=repo_id, base_model=base_model)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
     try:
         for name in names:
-            if name == TRAINING_ARGS_NAME:
-                text = json.dumps(training_args, indent=2, sort_keys=True) + "\n"
+            if name in records and records[name] != read_json_object(model_dir / name, UploadFolderError):
+                text = json.dumps(records[name], indent=2, sort_keys=True) + "\n"
                 (staging / name).write_text(text, encoding="utf-8")
             else:
                 shutil.copyfile(model_dir / name, staging / name)

@@ -64,16 +64,23 @@ def read_json_object(path: Path, error_class: type[ValueError] = ValueError) -> 
     return data
 
 
-def read_training_args(model_dir: Path, error_class: type[ValueError] = ValueError) -> dict[str, Any] | None:
-    """The model folder's ``training_args.json`` as it may be published: local paths redacted; None if absent.
+def published_record(record: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """A run's record (``training_args.json``, ``eval_results.json``) as it may be published.
 
-    The card shows this and the upload folder carries it: the absolute paths a run recorded (its data,
+    The card shows it and the upload folder carries it: the absolute paths a run recorded (its data,
     caches and outputs on the machine that trained it) become folder names (see `hub.redaction`).
     """
-    path = model_dir / TRAINING_ARGS_NAME
+    return redact_local_paths(record, private_roots=[model_dir])
+
+
+def read_published_record(
+    model_dir: Path, name: str, error_class: type[ValueError] = ValueError
+) -> dict[str, Any] | None:
+    """`published_record` of the JSON object in ``model_dir / name``; None when the file is absent."""
+    path = model_dir / name
     if not path.is_file():
         return None
-    return redact_local_paths(read_json_object(path, error_class), private_roots=[model_dir])
+    return published_record(read_json_object(path, error_class), model_dir)
 
 
 def _num_parameters(model_dir: Path) -> int | None:
@@ -174,7 +181,7 @@ def _template_context(
     processor, feature_extractor = _processor_settings(model_dir)
     size = processor.get("size") or {}
     image_size = size.get("height") or vision.get("image_size")
-    training_args = read_training_args(model_dir)
+    training_args = read_published_record(model_dir, TRAINING_ARGS_NAME)
     id2label = vision.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] if id2label else []
     return {
@@ -235,7 +242,8 @@ def render_model_card(
     if not template_path.is_file():
         raise FileNotFoundError(f"model card template {template_path} not found")
 
-    measured = measured_results(read_eval_results(model_dir / EVAL_RESULTS_NAME), model_type)
+    recorded_results = published_record(read_eval_results(model_dir / EVAL_RESULTS_NAME), model_dir)
+    measured = measured_results(recorded_results, model_type)
     if repo_id is None:
         repo_id = f"your-org/{model_dir.resolve().name}"
     if base_model is not None:

@@ -15,8 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.vocabulary import TRAINING_ARGS_NAME
-from .assemble import UPLOAD_FOLDER_MARKER, assemble_upload_folder
+from .assemble import OPTIONAL_NAMES, UPLOAD_FOLDER_MARKER, assemble_upload_folder
 from .cards import read_json_object
 from .redaction import changed_keys
 
@@ -40,15 +39,16 @@ def format_listing(files: Sequence[tuple[str, int]], folder: str | os.PathLike, 
     return "\n".join(lines)
 
 
-def redaction_note(model_dir: str | os.PathLike, folder: str | os.PathLike) -> str | None:
-    """Which ``training_args.json`` values the upload folder carries redacted (local paths), or None."""
-    original, published = Path(model_dir) / TRAINING_ARGS_NAME, Path(folder) / TRAINING_ARGS_NAME
-    if not (original.is_file() and published.is_file()):
-        return None
-    keys = changed_keys(read_json_object(original), read_json_object(published))
-    if not keys:
-        return None
-    return f"{TRAINING_ARGS_NAME}: local paths replaced by folder names in {', '.join(keys)}"
+def redaction_notes(model_dir: str | os.PathLike, folder: str | os.PathLike) -> list[str]:
+    """One line per run record (``training_args.json``, ...) that the upload folder carries redacted."""
+    notes = []
+    for name in OPTIONAL_NAMES:
+        original, published = Path(model_dir) / name, Path(folder) / name
+        if original.is_file() and published.is_file():
+            keys = changed_keys(read_json_object(original), read_json_object(published))
+            if keys:
+                notes.append(f"{name}: local paths replaced by folder names in {', '.join(keys)}")
+    return notes
 
 
 def dry_run_listing(
@@ -65,8 +65,7 @@ def dry_run_listing(
     be published.
     """
     files = assemble_upload_folder(model_dir, out_dir, repo_id=repo_id, base_model=base_model)
-    note = redaction_note(model_dir, out_dir)
-    return format_listing(files, out_dir, repo_id) + (f"\n{note}" if note else "")
+    return "\n".join([format_listing(files, out_dir, repo_id), *redaction_notes(model_dir, out_dir)])
 
 
 def push_to_hub(

@@ -59,7 +59,8 @@ class PathRedactor:
 
     Args:
         private_roots: folders whose absolute paths must never appear, even inside longer strings (e.g.
-            the model folder being published); the home folder is always one.
+            the model folder being published; a relative one is taken from the working folder); the home
+            folder is always one.
     """
 
     def __init__(self, private_roots: Iterable[str | os.PathLike] = ()) -> None:
@@ -67,7 +68,7 @@ class PathRedactor:
         self._private_names = {name for name in (home.name if home else None, _user_name()) if name}
         roots: set[str] = set()
         for root in [*private_roots, *([home] if home else [])]:
-            for variant in (Path(root), Path(root).resolve()):
+            for variant in (Path(root).absolute(), Path(root).resolve()):
                 if len(variant.parts) >= 2:  # never "/" itself: it would match every path
                     roots.add(str(variant))
         self._home = {str(home), str(home.resolve())} if home else set()
@@ -116,7 +117,8 @@ def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
             for key in changed_keys(before[name], after.get(name), f"{prefix}.{name}" if prefix else str(name))
         ]
     if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)) and len(before) == len(after):
-        return [key for index, pair in enumerate(zip(before, after)) for key in changed_keys(*pair, f"{prefix}[{index}]")]
+        pairs = enumerate(zip(before, after))
+        return [key for index, pair in pairs for key in changed_keys(*pair, f"{prefix}[{index}]")]
     return [] if before == after else [prefix or "(value)"]
 
 
