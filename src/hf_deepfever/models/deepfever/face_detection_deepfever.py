@@ -2,11 +2,12 @@
 
 One small interface over three detectors, each an optional extra with its own licence:
 
-| name          | library (pip)                           | licence                          | landmarks |
-|---------------|-----------------------------------------|----------------------------------|-----------|
-| `"yunet:PATH"`| OpenCV's `FaceDetectorYN` + a YuNet ONNX file you supply (`opencv-python-headless>=4.8,<5`) | MIT (model, OpenCV model zoo); Apache-2.0 (OpenCV) | 5 points |
-| `"dlib"`      | `dlib-bin` (HOG frontal detector compiled into the wheel, no model file)           | Boost Software License 1.0       | none      |
-| `"haar"`      | `opencv-python-headless>=4.8,<5` (frontal Haar cascade; OpenCV 5 dropped it)         | Apache-2.0 (OpenCV 4.5+)         | none      |
+- `"yunet:PATH"`: OpenCV's `FaceDetectorYN` with a YuNet ONNX file you supply (OpenCV model zoo; model MIT,
+  OpenCV Apache-2.0; `pip install 'opencv-python-headless>=4.8,<5'`). Scores in [0, 1] and 5 landmarks.
+- `"dlib"`: dlib's HOG frontal face detector, compiled into the `dlib-bin` wheel, no model file (Boost Software
+  License 1.0; `pip install dlib-bin`). No landmarks.
+- `"haar"`: OpenCV 4's frontal-face Haar cascade (Apache-2.0; `pip install 'opencv-python-headless>=4.8,<5'`,
+  the `[face]` extra; OpenCV 5 dropped the cascades). No landmarks.
 
 `"auto"` picks the best one available: YuNet when a model file is configured (`HF_DEEPFEVER_YUNET`), then dlib,
 then Haar, and says which in one log line (once). Nothing here ever downloads a model file.
@@ -185,7 +186,8 @@ RawDetection = tuple[Sequence[float], float, "tuple[Point, ...] | None"]
 
 
 class HaarBackend:
-    """OpenCV's frontal-face Haar cascade (OpenCV 4.x; Apache-2.0). No landmarks.
+    """OpenCV's frontal-face Haar cascade (OpenCV 4.x; Apache-2.0). No landmarks: OpenCV's eye cascades find only
+    one of the two eyes behind the glasses of the real test portrait, so eye points derived from them are not robust.
 
     The score is the cascade's final-stage weight (`detectMultiScale3(..., outputRejectLevels=True)`); windows are
     grouped with OpenCV's usual 5 neighbours, which already rejects most false positives.
@@ -200,13 +202,19 @@ class HaarBackend:
         try:
             import cv2
         except ImportError as error:
-            raise ImportError(f"the 'haar' face detector needs OpenCV 4.x, which is not installed ({error}): {_OPENCV_INSTALL}") from None
+            raise ImportError(
+                f"the 'haar' face detector needs OpenCV 4.x, which is not installed ({error}): {_OPENCV_INSTALL}"
+            ) from None
         # OpenCV 5 no longer ships the Haar cascades (`CascadeClassifier`, `cv2.data`); 4.x does.
         if not (hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data")):
-            raise ImportError(f"OpenCV {cv2.__version__} has no Haar face cascade (OpenCV 5 dropped it): {_OPENCV_INSTALL}")
+            raise ImportError(
+                f"OpenCV {cv2.__version__} has no Haar face cascade (OpenCV 5 dropped it): {_OPENCV_INSTALL}"
+            )
         cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
         if cascade.empty():
-            raise ImportError(f"OpenCV {cv2.__version__} could not load its frontal-face Haar cascade: {_OPENCV_INSTALL}")
+            raise ImportError(
+                f"OpenCV {cv2.__version__} could not load its frontal-face Haar cascade: {_OPENCV_INSTALL}"
+            )
         self._cv2, self._cascade = cv2, cascade
 
     def detect(self, rgb: np.ndarray, min_side: int, score_threshold: float) -> list[RawDetection]:
@@ -238,7 +246,9 @@ class DlibBackend:
         try:
             import dlib
         except ImportError as error:
-            raise ImportError(f"the 'dlib' face detector needs dlib, which is not installed ({error}): {_DLIB_INSTALL}") from None
+            raise ImportError(
+                f"the 'dlib' face detector needs dlib, which is not installed ({error}): {_DLIB_INSTALL}"
+            ) from None
         self._detector = dlib.get_frontal_face_detector()
 
     def detect(self, rgb: np.ndarray, min_side: int, score_threshold: float) -> list[RawDetection]:
@@ -291,15 +301,18 @@ class YuNetBackend:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"YuNet model file not found: {path}. Download a YuNet ONNX file (e.g. face_detection_yunet_2023mar.onnx) "
-                "from OpenCV's model zoo yourself and pass detector='yunet:/path/to/it.onnx'; hf_deepfever never downloads it"
+                f"YuNet model file not found: {path}. Download a YuNet ONNX file (e.g. "
+                "face_detection_yunet_2023mar.onnx) from OpenCV's model zoo yourself and pass "
+                "detector='yunet:/path/to/it.onnx'; hf_deepfever never downloads it"
             )
         if not path.lower().endswith(".onnx"):
             raise ValueError(f"the YuNet detector needs an ONNX model file (*.onnx), got {path}")
         try:
             import cv2
         except ImportError as error:
-            raise ImportError(f"the 'yunet' face detector needs OpenCV, which is not installed ({error}): {_OPENCV_INSTALL}") from None
+            raise ImportError(
+                f"the 'yunet' face detector needs OpenCV, which is not installed ({error}): {_OPENCV_INSTALL}"
+            ) from None
         if not hasattr(cv2, "FaceDetectorYN"):
             raise ImportError(f"OpenCV {cv2.__version__} has no FaceDetectorYN (needs >= 4.8): {_OPENCV_INSTALL}")
         try:
@@ -328,7 +341,9 @@ def _check_options(min_face_size: Any, score_threshold: Any, max_faces: Any) -> 
     ):
         raise ValueError(f"min_face_size must be a positive number of pixels, got {min_face_size!r}")
     if score_threshold is not None and (
-        isinstance(score_threshold, bool) or not isinstance(score_threshold, (int, float)) or not math.isfinite(score_threshold)
+        isinstance(score_threshold, bool)
+        or not isinstance(score_threshold, (int, float))
+        or not math.isfinite(score_threshold)
     ):
         raise ValueError(f"score_threshold must be a finite number or None, got {score_threshold!r}")
     if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1):
@@ -395,7 +410,9 @@ def _parse_detector(detector: str) -> tuple[str, str | None]:
     name, _, path = detector.strip().partition(":")
     name = name.strip().lower()
     if name not in DETECTOR_NAMES:
-        raise ValueError(f"unknown face detector {detector!r}: choose auto, haar, dlib, yunet or yunet:/path/to/model.onnx")
+        raise ValueError(
+            f"unknown face detector {detector!r}: choose auto, haar, dlib, yunet or yunet:/path/to/model.onnx"
+        )
     if path and name != "yunet":
         raise ValueError(f"only the yunet detector takes a path (yunet:/path/to/model.onnx), got {detector!r}")
     return name, path or None
@@ -439,7 +456,8 @@ def load_face_detector(detector: str = "auto") -> FaceDetector:
     path = path or os.environ.get(YUNET_ENV_VAR)
     if not path:
         raise ValueError(
-            f"the yunet detector needs a YuNet ONNX model file: detector='yunet:/path/to/model.onnx' or set {YUNET_ENV_VAR}"
+            "the yunet detector needs a YuNet ONNX model file: detector='yunet:/path/to/model.onnx' "
+            f"or set {YUNET_ENV_VAR}"
         )
     return FaceDetector(YuNetBackend.from_file(path))
 

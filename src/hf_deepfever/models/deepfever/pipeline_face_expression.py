@@ -10,6 +10,7 @@ This file travels to the Hub as remote code: it imports only numpy, torch, trans
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -124,19 +125,29 @@ class FaceExpressionPipeline(ChunkPipeline):
         min_face_size: float = DEFAULT_MIN_FACE_SIZE,
         score_threshold: float | None = None,
         max_faces: int | None = None,
-    ):
+    ) -> Iterator[dict[str, Any]]:
         rgb = upright_rgb_array(image)
-        faces = detect_faces(rgb, detector, min_face_size=min_face_size, score_threshold=score_threshold, max_faces=max_faces)
+        faces = detect_faces(
+            rgb, detector, min_face_size=min_face_size, score_threshold=score_threshold, max_faces=max_faces
+        )
         if not faces:
             # One empty chunk keeps the image's place in the stream; no model call is made for it.
             side = self._crop_side()
-            yield {"pixel_values": torch.zeros(0, 3, side, side, dtype=self.dtype), "has_face": torch.tensor([False]),
-                   "face": None, "is_last": True}
+            yield {
+                "pixel_values": torch.zeros(0, 3, side, side, dtype=self.dtype),
+                "has_face": torch.tensor([False]),
+                "face": None,
+                "is_last": True,
+            }
             return
         pixel_values = self._crops(rgb, faces)
         for index, face in enumerate(faces):
-            yield {"pixel_values": pixel_values[index : index + 1], "has_face": torch.tensor([True]), "face": face,
-                   "is_last": index == len(faces) - 1}
+            yield {
+                "pixel_values": pixel_values[index : index + 1],
+                "has_face": torch.tensor([True]),
+                "face": face,
+                "is_last": index == len(faces) - 1,
+            }
 
     def _crops(self, rgb: np.ndarray, faces: list[DetectedFace]) -> torch.Tensor:
         """All faces of one image through the image processor in one call (the same code path as a single face)."""
@@ -168,8 +179,14 @@ class FaceExpressionPipeline(ChunkPipeline):
             probabilities[cpu] = outputs.logits.float().softmax(-1).cpu()
             valence_arousal[cpu] = outputs.valence_arousal.float().cpu()
             vectors[cpu] = outputs.pooler_output.float().cpu()
-        return {"has_face": has_face, "probabilities": probabilities, "valence_arousal": valence_arousal,
-                "vector": vectors, "face": model_inputs["face"], "is_last": model_inputs["is_last"]}
+        return {  # `has_face` first: the batch size is read from the first entry when a batch is split again
+            "has_face": has_face,
+            "probabilities": probabilities,
+            "valence_arousal": valence_arousal,
+            "vector": vectors,
+            "face": model_inputs["face"],
+            "is_last": model_inputs["is_last"],
+        }
 
     def postprocess(self, all_outputs: list[dict[str, Any]], return_vectors: bool = False) -> list[dict[str, Any]]:
         id2label = self.model.config.id2label
