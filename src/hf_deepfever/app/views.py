@@ -20,10 +20,12 @@ def boxed_image(rgb: np.ndarray, faces: Sequence[PhotoFace]) -> Any:
     """The photo with every face boxed and numbered (with its expression when the model gives one)."""
     import PIL.Image
     import PIL.ImageDraw
+    import PIL.ImageFont
 
     image = PIL.Image.fromarray(rgb)
     draw = PIL.ImageDraw.Draw(image)
     line = max(2, round(min(image.size) / 150))
+    font = PIL.ImageFont.load_default(size=max(11, round(min(image.size) / 28)))
     for number, face in enumerate(faces, start=1):
         if face.box is None:
             continue
@@ -31,10 +33,10 @@ def boxed_image(rgb: np.ndarray, faces: Sequence[PhotoFace]) -> Any:
         colour = _BOX_COLOURS[(number - 1) % len(_BOX_COLOURS)]
         draw.rectangle((x, y, x + w, y + h), outline=colour, width=line)
         text = f"{number}" + (f" {face.label}" if face.label else "")
-        left, top, right, bottom = draw.textbbox((x, y), text)
+        left, top, right, bottom = draw.textbbox((x, y), text, font=font)
         label_top = max(0.0, y - (bottom - top) - 2 * line)
         draw.rectangle((x, label_top, x + (right - left) + 2 * line, label_top + (bottom - top) + 2 * line), fill=colour)
-        draw.text((x + line, label_top + line - (top - y)), text, fill="white")
+        draw.text((x + line, label_top + line - (top - y)), text, fill="white", font=font)
     return image
 
 
@@ -69,9 +71,9 @@ def circumplex_figure(faces: Sequence[PhotoFace]) -> Any:
     axis.add_patch(plt.Circle((0, 0), 1.0, fill=False, color="grey", linewidth=0.8))
     axis.axhline(0, color="grey", linewidth=0.6)
     axis.axvline(0, color="grey", linewidth=0.6)
-    for x, y, text, align in ((1.02, 0, "pleasant", "left"), (-1.02, 0, "unpleasant", "right"),
-                              (0, 1.04, "aroused", "center"), (0, -1.1, "calm", "center")):
-        axis.text(x, y, text, ha=align, va="center", fontsize=7, color="grey")
+    for x, y, text, align in ((0.97, 0.04, "pleasant", "right"), (-0.97, 0.04, "unpleasant", "left"),
+                              (0.04, 0.93, "aroused", "left"), (0.04, -0.93, "calm", "left")):
+        axis.text(x, y, text, ha=align, va="bottom" if y >= 0 else "top", fontsize=7, color="grey")
     for number, face in enumerate(faces, start=1):
         if face.valence is None:
             continue
@@ -79,8 +81,8 @@ def circumplex_figure(faces: Sequence[PhotoFace]) -> Any:
         axis.scatter([face.valence], [face.arousal], s=70, color=colour, zorder=3)
         axis.annotate(f"{number} {face.label}", (face.valence, face.arousal), textcoords="offset points",
                       xytext=(6, 6), fontsize=8)
-    axis.set_xlim(-1.35, 1.35)
-    axis.set_ylim(-1.25, 1.25)
+    axis.set_xlim(-1.1, 1.1)
+    axis.set_ylim(-1.1, 1.1)
     axis.set_aspect("equal")
     axis.set_xlabel("valence")
     axis.set_ylabel("arousal")

@@ -8,6 +8,7 @@ that can no longer be read is drawn as a grey tile that says so, so a sheet is s
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +85,11 @@ def draw_contact_sheet(queries: Sequence[SheetQuery], output: str | os.PathLike[
     if not queries:
         raise ValueError("a contact sheet needs at least one query")
     columns = 1 + max(len(query.neighbours) for query in queries)
-    figure, axes = plt.subplots(len(queries), columns, figsize=(1.7 * columns, 2.05 * len(queries)), squeeze=False)
+    figure, axes = plt.subplots(len(queries), columns, figsize=(1.75 * columns, 2.45 * len(queries)), squeeze=False)
     for line, query in enumerate(queries):
+        query_caption = "\n".join(textwrap.wrap("query: " + query.title, 28)[:4])
         cells: list[tuple[str | None, np.ndarray | None, Any, str, str]] = [
-            (query.path, query.image, query.box, query.title, "tab:blue")
+            (query.path, query.image, query.box, query_caption, "tab:blue")
         ]
         for neighbour in query.neighbours:
             expression = neighbour.info.get("expression")

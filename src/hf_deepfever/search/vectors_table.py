@@ -6,7 +6,8 @@ so a change of the extract format is adapted here only. Accepted:
 - ``vectors.parquet``: a ``path`` column and a ``vector`` list column;
 - ``vectors.csv``: ``path`` and the vector spread over ``vector_0 ... vector_{D-1}``;
 - a folder of Parquet shards (what ``datasets.load_dataset("parquet", data_dir=DIR)`` reads), with an optional
-  ``manifest.json``; only regular ``*.parquet`` files inside the folder are read, temporary names skipped.
+  ``manifest.json`` or ``.manifest.json`` (see :data:`MANIFEST_NAMES`); only regular ``*.parquet`` files inside
+  the folder are read, temporary and hidden names skipped.
 
 Optional columns are kept: ``expression``, ``probability``, ``valence``, ``arousal`` and the face columns of
 ``extract --detect-faces`` (``face_index``, ``face_x``, ``face_y``, ``face_w``, ``face_h``, ``detection_score``);
@@ -33,7 +34,10 @@ import pyarrow.compute as pc
 from ..core.files import is_temporary_name, open_regular_file, read_regular_text
 from .identity import MODEL_METADATA_KEY, ModelIdentity
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAMES = ("manifest.json", ".manifest.json")
+"""Where a sharded folder may describe itself. ``datasets.load_dataset("parquet", data_dir=DIR)`` (datasets 5.2)
+tries to read every file of DIR except hidden ones and README.md as Parquet, so only ``.manifest.json`` (or
+the model identity in each shard's metadata) keeps such a folder loadable that way."""
 BOX_COLUMNS = ("face_x", "face_y", "face_w", "face_h")
 ROW_COLUMNS = ("path", "face_index", *BOX_COLUMNS, "detection_score", "expression", "probability", "valence", "arousal")
 """Columns carried from a vectors table into an index's rows (those present; ``path`` always)."""
@@ -144,10 +148,10 @@ def _read_csv(path: Path) -> pa.Table:
 def _shards(folder: Path) -> tuple[list[Path], ModelIdentity | None]:
     """The folder's shards (manifest order, else name order) and the manifest's model, if any."""
     root = folder.resolve()
-    manifest_path = folder / MANIFEST_NAME
+    manifest_path = next((folder / name for name in MANIFEST_NAMES if (folder / name).exists()), None)
     model = None
     listed: list[str] | None = None
-    if manifest_path.exists():
+    if manifest_path is not None:
         try:
             manifest = json.loads(read_regular_text(manifest_path))
         except json.JSONDecodeError as error:
@@ -285,4 +289,4 @@ def read_vectors(source: str | os.PathLike[str]) -> VectorsTable:
     return VectorsTable(name, np.ascontiguousarray(matrix[keep]), rows, model, skipped, first)
 
 
-__all__ = ["BOX_COLUMNS", "MANIFEST_NAME", "ROW_COLUMNS", "VectorsTable", "read_vectors"]
+__all__ = ["BOX_COLUMNS", "MANIFEST_NAMES", "ROW_COLUMNS", "VectorsTable", "read_vectors"]
