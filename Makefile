@@ -8,7 +8,7 @@ DEMO_DIR ?= demo_output
 
 .PHONY: install demo test wheel-check bench bench-full clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,face,onnx]"
 	touch $(STAMP)

@@ -36,6 +36,11 @@ _EXPORTS = {
     "DeepFeverAudioFeatureExtractor": _MODELS,
     "DeepFeverAVProcessor": _MODELS,
     "load_model_and_processor": ".core.loading",
+    "detect_faces": ".models.deepfever.face_detection_deepfever",
+    "load_face_detector": ".models.deepfever.face_detection_deepfever",
+    "DetectedFace": ".models.deepfever.face_detection_deepfever",
+    "FaceDetector": ".models.deepfever.face_detection_deepfever",
+    "FaceExpressionPipeline": ".models.deepfever.pipeline_face_expression",
     "register_auto_classes": ".registration",
 }
 
@@ -61,6 +66,8 @@ _compat.register_when_transformers_is_imported(f"{__name__}.models.deepfever")
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .core.loading import load_model_and_processor
     from .core.vocabulary import AFFECTNET_EXPRESSIONS, VALENCE_AROUSAL
+    from .models.deepfever.face_detection_deepfever import DetectedFace, FaceDetector, detect_faces, load_face_detector
+    from .models.deepfever.pipeline_face_expression import FaceExpressionPipeline
     from .models.deepfever import (
         DeepFeverAudioFeatureExtractor,
         DeepFeverAVConfig,

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .core.dependencies import MissingDependencyError
+
 # Sub-command name -> module under hf_deepfever.commands.
 COMMANDS = {
     "extract": "extract",
@@ -40,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, OSError) as error:
-        # Expected user errors: one clear line, no traceback.
+    except (FileNotFoundError, ValueError, OSError, MissingDependencyError) as error:
+        # Expected user errors (bad input, a missing optional package): one clear line, no traceback.
         print(f"deepfever {args.command}: error: {error}", file=sys.stderr)
         return 2
 

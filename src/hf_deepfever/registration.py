@@ -41,6 +41,8 @@ def register_auto_classes() -> None:
     AutoModel.register(audio_visual, family.DeepFeverAVModel, exist_ok=True)
     AutoFeatureExtractor.register(audio_visual, family.DeepFeverAudioFeatureExtractor, exist_ok=True)
     AutoProcessor.register(audio_visual, family.DeepFeverAVProcessor, exist_ok=True)
+    # pipeline("face-expression") (by module name, like `family` above).
+    importlib.import_module(f"{__package__}.models.deepfever.pipeline_face_expression").register_face_expression_pipeline()
     _registered = True
 
 

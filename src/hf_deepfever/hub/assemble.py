@@ -24,7 +24,9 @@ from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_AR
 from .cards import read_json_object, read_published_record, render_model_card
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-MODEL_FILE_PREFIXES = ("configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_")
+MODEL_FILE_PREFIXES = (
+    "configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_", "pipeline_", "face_detection_",
+)
 PROCESSOR_CONFIG_NAMES = ("preprocessor_config.json", "processor_config.json")
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"

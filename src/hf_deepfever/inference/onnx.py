@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.dependencies import require_module
 from ..core.files import atomic_output
 
 DEFAULT_OPSET = 17
@@ -57,13 +58,8 @@ class OnnxCheck:
 
 
 def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            f"ONNX export needs the onnx extra ({error.name} is missing): pip install 'hf_deepfever[onnx]'"
-        ) from None
+    for module in ("onnx", "onnxruntime"):
+        require_module(module, install="pip install 'hf_deepfever[onnx]'", purpose="ONNX export and onnxruntime inference")
 
 
 def export_onnx(model: nn.Module, output: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -> Path:

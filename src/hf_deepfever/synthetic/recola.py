@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.dependencies import require_module
 from ..core.files import atomic_output
 from . import layouts
 from .face_renderer import (
@@ -196,7 +197,7 @@ def _render_frames(
 
 def _write_video(path: Path, frames: np.ndarray) -> None:
     """H.264 MP4 at 25 fps through PyAV, written atomically."""
-    import av
+    av = require_module("av", install="pip install 'av>=12'", purpose="writing the demo's RECOLA videos (PyAV)")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as temporary:

@@ -14,17 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.dependencies import require_module
+
 
 def import_av() -> Any:
-    """PyAV, or an ImportError that names the package and how to get it."""
-    try:
-        import av
-    except ImportError as error:
-        raise ImportError(
-            f"reading and writing videos needs PyAV (the 'av' package, a dependency of hf_deepfever), which "
-            f"cannot be imported ({error}); install it with: pip install 'av>=12'"
-        ) from error
-    return av
+    """PyAV, or a :class:`~hf_deepfever.core.dependencies.MissingDependencyError` saying how to get it."""
+    return require_module("av", install="pip install 'av>=12'", purpose="reading and writing videos (PyAV, a dependency of hf_deepfever)")
 
 
 @dataclass(frozen=True)
