@@ -96,26 +96,31 @@ def measure(rows: int, seed: int = 0) -> dict[str, Any]:
     return figures
 
 
-def run(quick: bool) -> dict[str, Any]:
-    from hf_deepfever.search.index import AUTO_APPROXIMATE_FROM, import_faiss
+def run(quick: bool, rows: int | None = None) -> dict[str, Any]:
+    from hf_deepfever.search.index import AUTO_APPROXIMATE_FROM, import_faiss, resolve_kind
 
     faiss = import_faiss()
     threads = torch.get_num_threads()
     faiss.omp_set_num_threads(threads)
-    rows = 20_000 if quick else 1_000_000
+    rows = rows or (20_000 if quick else 1_000_000)
     figures = measure(rows)
-    hnsw, exact = figures["hnsw"], figures["exact"]
-    figures["hnsw_single_query_speedup"] = exact["single_query_ms"] / hnsw["single_query_ms"]
+    approximate = resolve_kind("auto", AUTO_APPROXIMATE_FROM)  # what `--kind auto` builds for large collections
+    exact = figures["exact"]
+    for kind in ("hnsw", "ivf"):
+        figures[f"{kind}_single_query_speedup"] = exact["single_query_ms"] / figures[kind]["single_query_ms"]
+        figures[f"{kind}_build_over_exact"] = figures[kind]["build_s"] / exact["build_s"]
     figures["auto_approximate_from_rows"] = AUTO_APPROXIMATE_FROM
+    figures["auto_approximate_kind"] = approximate
     figures["faiss"] = faiss.__version__
     return {
         "description": f"ExpressionIndex on {rows:,} random unit vectors of dimension {DIM}: build, query latency, recall@10 vs exact",
         "threads": threads,
         "headline": {
-            "metric": "recall@10 of the HNSW index (default ef_search) against exact search",
-            "value": float(hnsw["recall_at_10"]),
-            "target": ">= 0.9",
-            "holds": bool(hnsw["recall_at_10"] >= 0.9),
+            "metric": f"recall@10 of the {approximate.upper()} index kind=auto builds from {AUTO_APPROXIMATE_FROM:,} rows "
+            "(default breadth) against exact search",
+            "value": float(figures[approximate]["recall_at_10"]),
+            "target": "report (random vectors: the worst case)",
+            "holds": None,
         },
         "figures": figures,
     }
@@ -124,13 +129,11 @@ def run(quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="vectors in the index (default 1,000,000)")
-    parser.add_argument("--threads", type=int, default=None, help="faiss (OpenMP) threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch and faiss (OpenMP) threads (default: torch's)")
     args = parser.parse_args(argv)
-    from hf_deepfever.search.index import import_faiss
-
-    threads = args.threads or torch.get_num_threads()
-    import_faiss().omp_set_num_threads(threads)
-    result = {"threads": threads, **measure(args.rows)}
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = run(quick=False, rows=args.rows)
     print(json.dumps(result, indent=2, default=float))
     return result
 

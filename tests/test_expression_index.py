@@ -105,9 +105,9 @@ def test_approximate_kinds_find_the_exact_neighbours_of_clustered_vectors(kind):
 
 def test_auto_kind_turns_approximate_at_the_size_threshold(monkeypatch):
     assert index_module.resolve_kind("auto", index_module.AUTO_APPROXIMATE_FROM - 1) == "exact"
-    assert index_module.resolve_kind("auto", index_module.AUTO_APPROXIMATE_FROM) == "hnsw"
+    assert index_module.resolve_kind("auto", index_module.AUTO_APPROXIMATE_FROM) == "ivf"
     monkeypatch.setattr(index_module, "AUTO_APPROXIMATE_FROM", 100)
-    assert ExpressionIndex.build(unit(100), paths(100), model=MODEL).kind == "hnsw"
+    assert ExpressionIndex.build(unit(100), paths(100), model=MODEL).kind == "ivf"
     assert ExpressionIndex.build(unit(99), paths(99), model=MODEL).kind == "exact"
     with pytest.raises(ValueError, match="index kind"):
         ExpressionIndex.build(unit(5), paths(5), model=MODEL, kind="lsh")

@@ -3,7 +3,7 @@
 VECTORS is one `.parquet` / `.csv` table or a folder of Parquet shards, with or without `--detect-faces`
 columns; each row keeps its image path and face box. Distances are cosine distances (1 - cosine similarity)
 of the L2-normalised vectors. `--kind auto` (default) builds an exact index below 1,000,000 rows and an
-approximate HNSW graph from there on (recall and speed: benchmarks/RESULTS.md); `--kind exact|hnsw|ivf` chooses.
+approximate IVF index from there on (recall and speed: benchmarks/RESULTS.md); `--kind exact|ivf|hnsw` chooses.
 
 The index records the model that made the vectors (a fingerprint of its config, processor config and weights),
 read from the table when it records one, else from `--model` (which must then be the extraction's model); a

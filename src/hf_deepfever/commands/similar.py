@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--include-self", action="store_true", help="With a table QUERY: keep the row itself in its results.")
     parser.add_argument("--model", default=None, help="The model to embed an image with (default: the index's own).")
     parser.add_argument("--sheet", default=None, help="Also draw a contact sheet (.png, .jpg, .pdf, .svg).")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, ...")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
     parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
     parser.set_defaults(func=run)
 
@@ -98,11 +98,10 @@ def _table_queries(args: argparse.Namespace, query: Path, index: Any) -> list[di
         if chosen.size == 0:
             raise ValueError(f"{query} has no row with path {args.row!r}")
     boxes = table.face_boxes()
-    index_keys = _row_keys(index)
     entries = []
     for position in chosen:
         box = None if boxes is None or np.isnan(boxes[position]).any() else tuple(float(v) for v in boxes[position])
-        own = None if args.include_self else index_keys.get((paths[position], box))
+        own = None if args.include_self else _own_row(index, paths[position], box)
         entries.append({
             "title": f"{paths[position]} (row {int(source_rows[position])})",
             "vector": table.vectors[position], "box": box, "image": None, "path": paths[position], "exclude": own,
@@ -110,13 +109,14 @@ def _table_queries(args: argparse.Namespace, query: Path, index: Any) -> list[di
     return [{"model": model, **entry} for entry in entries]
 
 
-def _row_keys(index: Any) -> dict[tuple[str, Any], int]:
-    """(path, box) -> row of the index, to find a queried table row among the index's own rows."""
-    keys = {}
-    for row in range(len(index)):
-        neighbour = index.neighbour(row)
-        keys.setdefault((neighbour.path, neighbour.face_box), row)
-    return keys
+def _own_row(index: Any, path: str, box: Any) -> int | None:
+    """The index's row of a queried table row (same image path and face box), or None when it is not indexed."""
+    import pyarrow.compute as pc
+
+    for row in pc.indices_nonzero(pc.equal(index.rows["path"], path)).to_pylist():
+        if index.neighbour(row).face_box == box:
+            return int(row)
+    return None
 
 
 def _image_queries(args: argparse.Namespace, query: Path, index: Any) -> list[dict[str, Any]]:

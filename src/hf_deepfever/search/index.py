@@ -8,9 +8,10 @@ FEC triplet loss and :func:`hf_deepfever.metrics.triplet_accuracy` use.
 Kinds:
 
 - ``"exact"`` (``IndexFlatIP``): every vector compared; the default below :data:`AUTO_APPROXIMATE_FROM` rows.
-- ``"hnsw"`` (``IndexHNSWFlat``): a graph, approximate; chosen by ``"auto"`` from :data:`AUTO_APPROXIMATE_FROM`
-  rows on (see benchmarks/RESULTS.md for its recall and speed on 1,000,000 vectors).
-- ``"ivf"`` (``IndexIVFFlat``): inverted lists, approximate, fast to build; on request.
+- ``"ivf"`` (``IndexIVFFlat``): inverted lists (about 4 sqrt(N)), of which 1/8 are searched; approximate; chosen by
+  ``"auto"`` from :data:`AUTO_APPROXIMATE_FROM` rows on.
+- ``"hnsw"`` (``IndexHNSWFlat``): a graph, approximate; on request. On 1,000,000 random vectors it built 22x slower
+  than IVF for about the same recall and speed (benchmarks/RESULTS.md), so ``"auto"`` takes IVF.
 
 Each row keeps its image path and face box (and the expression columns of the vectors table). The index
 records the :class:`~hf_deepfever.search.identity.ModelIdentity` of the model that made its vectors and
@@ -44,9 +45,9 @@ from .vectors_table import BOX_COLUMNS, VectorsTable
 
 INDEX_KINDS = ("auto", "exact", "hnsw", "ivf")
 AUTO_APPROXIMATE_FROM = 1_000_000
-"""``kind="auto"`` builds an exact index below this many rows and an HNSW index from it on. An exact query
-over 1,000,000 vectors of dimension 64 takes about 18 ms on one core (benchmarks/RESULTS.md): below that,
-exactness costs little."""
+"""``kind="auto"`` builds an exact index below this many rows and an IVF index from it on. An exact query over
+1,000,000 vectors of dimension 64 takes 18-29 ms on one core (benchmarks/RESULTS.md): below that, exactness costs
+a user nothing they would notice, and approximate search gives up recall (most on unclustered vectors)."""
 
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 40
@@ -94,7 +95,7 @@ def resolve_kind(kind: str, count: int) -> str:
     if kind not in INDEX_KINDS:
         raise ValueError(f"index kind must be one of {INDEX_KINDS}, got {kind!r}")
     if kind == "auto":
-        return "hnsw" if count >= AUTO_APPROXIMATE_FROM else "exact"
+        return "ivf" if count >= AUTO_APPROXIMATE_FROM else "exact"
     return kind
 
 
@@ -184,7 +185,6 @@ class ExpressionIndex:
         self.model = model
         self.kind = kind
         self.params = dict(params)
-        self._columns: dict[str, list[Any]] | None = None
 
     # ------------------------------------------------------------------------------------------ build
 
@@ -334,9 +334,9 @@ class ExpressionIndex:
 
     def neighbour(self, row: int, *, rank: int = 0, distance: float = 0.0) -> Neighbour:
         """Row ``row`` as a :class:`Neighbour`."""
-        if self._columns is None:
-            self._columns = self.rows.to_pydict()
-        values = {name: column[row] for name, column in self._columns.items()}
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {row} is outside this index of {len(self)} rows")
+        values = {name: column[0] for name, column in self.rows.slice(row, 1).to_pydict().items()}
         box = tuple(values.pop(name, None) for name in BOX_COLUMNS)
         face_box = None if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in box) else tuple(map(float, box))
         return Neighbour(rank=rank, distance=distance, row=row, path=values.pop("path"), face_box=face_box, info=values)
