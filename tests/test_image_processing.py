@@ -277,13 +277,19 @@ def test_rescale_and_normalise_options(processor_class, random_face_image):
     torch.testing.assert_close(normalised["pixel_values"], (raw["pixel_values"] / 255 - 0.5) / 0.25)
 
 
-def test_do_convert_rgb_false_is_refused_with_the_reason(random_face_image):
-    with pytest.raises(ValueError, match="do_convert_rgb=False is not supported: DeepFEVER backbones take RGB"):
-        DeepFeverImageProcessor(do_convert_rgb=False)
-    with pytest.raises(ValueError, match="do_convert_rgb"):
-        DeepFeverImageProcessorPil()(random_face_image, do_convert_rgb=False)
-    assert "do_convert_rgb" not in DeepFeverImageProcessor().to_dict()  # not an option, not saved
-    DeepFeverImageProcessor(do_convert_rgb=True)  # old configs that say true still load
+@pytest.mark.parametrize("processor_class", BACKENDS)
+def test_do_convert_rgb_false_keeps_the_images_own_channels(processor_class):
+    rgba = np.random.default_rng(1).integers(0, 256, (40, 40, 4), dtype=np.uint8)
+    rgba[..., 3] = 0  # fully transparent: converted to RGB it is white
+    options = {"do_rescale": False, "do_normalize": False, "return_tensors": "pt"}
+    kept = processor_class(size=40)(rgba, do_convert_rgb=False, **options)["pixel_values"]
+    assert kept.shape == (1, 4, 40, 40) and torch.equal(kept[0], torch.from_numpy(rgba).permute(2, 0, 1).float())
+    converted = processor_class(size=40)(rgba, **options)["pixel_values"]
+    assert converted.shape == (1, 3, 40, 40) and converted.unique().tolist() == [255.0]
+    gray = processor_class(size=40)(PIL.Image.fromarray(rgba[..., 0]), do_convert_rgb=False, **options)
+    assert gray["pixel_values"].shape == (1, 1, 40, 40)
+    with pytest.raises(ValueError, match="image_mean has 3 values for images of 4 channels"):
+        processor_class(size=40)(rgba, do_convert_rgb=False, return_tensors="pt")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -316,3 +322,16 @@ def test_floats_are_the_zero_to_one_range_whatever_their_content():
 def test_integer_types_without_a_known_range_are_refused(dtype):
     with pytest.raises(ValueError, match=f"unsupported image dtype {np.dtype(dtype)}"):
         to_rgb_tensor(np.zeros((4, 4, 3), dtype=dtype))
+
+
+def test_a_folder_saved_from_the_pil_backend_loads_both_backends_as_remote_code(tmp_path):
+    import json
+
+    DeepFeverImageProcessorPil(size=SIZE).save_pretrained(tmp_path)
+    assert (tmp_path / "image_processing_deepfever.py").is_file()
+    auto_map = json.loads((tmp_path / "preprocessor_config.json").read_text())["auto_map"]["AutoImageProcessor"]
+    assert auto_map == {
+        "torchvision": "image_processing_deepfever.DeepFeverImageProcessor",
+        "pil": "image_processing_deepfever.DeepFeverImageProcessorPil",
+    }
+    assert type(AutoImageProcessor.from_pretrained(tmp_path)) is DeepFeverImageProcessor

@@ -109,8 +109,8 @@ def _finite_channels(key: str, value: Any, *, positive: bool) -> None:
         values = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise ValueError(f"{key} must be 1 or 3 numbers, got {value!r}") from None
-    if values.size not in (1, 3):
-        raise ValueError(f"{key} must be 1 or 3 numbers (one per RGB channel), got {value!r}")
+    if values.size not in (1, 3, 4):
+        raise ValueError(f"{key} must be 1 or 3 numbers (one per RGB channel; 4 for RGBA kept as is), got {value!r}")
     if not np.isfinite(values).all():
         raise ValueError(f"{key} must be finite, got {value!r}")
     if positive and not (values > 0).all():
@@ -146,11 +146,9 @@ def _check_settings(settings: dict[str, Any], backend: str) -> None:
         raise ValueError(f"rescale_factor must be a finite positive number, got {factor!r}")
     if settings.get("resample") is not None:
         _resampling(settings["resample"], backend)
-    for key in ("do_resize", "do_rescale", "do_normalize", "align_faces"):
+    for key in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb", "align_faces"):
         if settings.get(key) is not None and not isinstance(settings[key], (bool, np.bool_)):
             raise ValueError(f"{key} must be true or false, got {settings[key]!r}")
-    if settings.get("do_convert_rgb") is False:
-        raise ValueError("do_convert_rgb=False is not supported: DeepFEVER backbones take RGB, so every image is converted")
     for key in ("do_center_crop", "do_pad"):
         if settings.get(key):
             raise ValueError(f"{key} is not supported: DeepFEVER crops and pads around the face itself (face_boxes)")
@@ -247,7 +245,14 @@ def _pil_to_rgb_array(image: PIL.Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def to_rgb_tensor(image: Any, input_data_format: Any = None) -> torch.Tensor:
+def _pil_to_channels_array(image: PIL.Image.Image) -> np.ndarray:
+    """PIL image -> (H, W, C) uint8 with its own bands: L (1), RGB (3), RGBA (4); other modes as RGB."""
+    if image.mode in ("L", "RGB", "RGBA"):
+        return np.asarray(image).reshape(image.height, image.width, -1)
+    return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+
+
+def to_rgb_tensor(image: Any, input_data_format: Any = None, convert_rgb: bool = True) -> torch.Tensor:
     """Any supported image -> `torch.uint8` tensor of shape (3, H, W), on the input's device.
 
     Accepts PIL images of any mode, numpy arrays and torch tensors shaped (H, W), (H, W, C) or (C, H, W) with
@@ -262,11 +267,15 @@ def to_rgb_tensor(image: Any, input_data_format: Any = None) -> torch.Tensor:
       are clipped, NaN becomes 0. Float pictures holding 0-255 values must be divided by 255 (or cast to uint8);
     - any other dtype (int8, int16, int64, uint32, ...): a `ValueError`, since its range is unknown.
 
-    Transparent pixels are composited onto white; grayscale is repeated over the three channels.
+    Transparent pixels are composited onto white; grayscale is repeated over the three channels. With
+    `convert_rgb=False` (the processor's `do_convert_rgb=False`, for callers feeding their own models) the image
+    keeps its own channels instead: 1, 3 or 4 (PIL modes L, RGB, RGBA; other modes become RGB or RGBA), with
+    the same sample scaling.
     """
     if isinstance(image, PIL.Image.Image):
         if image.mode not in _SAMPLE_MODES:
-            return torch.from_numpy(np.array(_pil_to_rgb_array(image), copy=True)).permute(2, 0, 1)
+            pixels = _pil_to_rgb_array(image) if convert_rgb else _pil_to_channels_array(image)
+            return torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)
         image = np.asarray(image)  # 16-bit, 32-bit integer or float samples: the dtype rules below
     if isinstance(image, np.ndarray):
         kind = _sample_kind(image.dtype)
@@ -295,6 +304,8 @@ def to_rgb_tensor(image: Any, input_data_format: Any = None) -> torch.Tensor:
     if height == 0 or width == 0:
         raise ValueError(f"an image must not be empty, got shape {shape}")
     tensor = _scale_to_uint8(tensor, kind)
+    if not convert_rgb:
+        return tensor
     if channels == 1:
         return tensor.expand(3, height, width)
     if channels == 4:
@@ -504,13 +515,18 @@ def _per_image_landmarks(face_landmarks: Any, count: int) -> list[FaceLandmarks 
     return _per_image(face_landmarks, count, "face landmarks", is_one_face)
 
 
-def _normalisation(image_mean: Any, image_std: Any, rescale_factor: float, do_rescale: bool, do_normalize: bool):
+def _normalisation(
+    image_mean: Any, image_std: Any, rescale_factor: float, do_rescale: bool, do_normalize: bool, channels: int = 3
+):
     """Per-channel (scale, shift) so that output = pixel * scale + shift, fusing rescale and normalise."""
-    scale = np.full(3, rescale_factor if do_rescale else 1.0, dtype=np.float64)
-    shift = np.zeros(3, dtype=np.float64)
+    scale = np.full(channels, rescale_factor if do_rescale else 1.0, dtype=np.float64)
+    shift = np.zeros(channels, dtype=np.float64)
     if do_normalize:
-        mean = np.broadcast_to(np.asarray(image_mean, dtype=np.float64).reshape(-1), (3,))
-        std = np.broadcast_to(np.asarray(image_std, dtype=np.float64).reshape(-1), (3,))
+        mean = np.asarray(image_mean, dtype=np.float64).reshape(-1)
+        std = np.asarray(image_std, dtype=np.float64).reshape(-1)
+        for key, values in (("image_mean", mean), ("image_std", std)):
+            if values.size not in (1, channels):
+                raise ValueError(f"{key} has {values.size} values for images of {channels} channels")
         scale, shift = scale / std, -mean / std
     return scale.astype(np.float32), shift.astype(np.float32)
 
@@ -540,15 +556,15 @@ class _DeepFeverDefaults:
     do_resize = True
     do_rescale = True
     do_normalize = True
-    do_convert_rgb = None  # not an option: every image is converted to RGB (False is refused with the reason)
+    do_convert_rgb = True  # False keeps an image's own channels (DeepFEVER models need the RGB default)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _check_settings({key: getattr(self, key, None) for key in self.valid_kwargs.__annotations__}, self.backend)
 
     def _validate_preprocess_kwargs(self, **kwargs: Any) -> None:
+        _check_settings(kwargs, self.backend)  # first: its messages name our keys and say why
         super()._validate_preprocess_kwargs(**kwargs)
-        _check_settings(kwargs, self.backend)
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
@@ -614,7 +630,10 @@ class _DeepFeverDefaults:
                     f"pixels, above the {MAX_CROP_SIDE} limit: resize, or pass a face box"
                 )
             crops.append(self._render(image, plan, resample))
-        scale, shift = _normalisation(image_mean, image_std, rescale_factor, do_rescale, do_normalize)
+        channels = {int(crop.shape[0]) for crop in crops} or {3}
+        if len(channels) > 1:
+            raise ValueError(f"images of {sorted(channels)} channels in one batch: keep do_convert_rgb=True")
+        scale, shift = _normalisation(image_mean, image_std, rescale_factor, do_rescale, do_normalize, channels.pop())
         pixel_values = self._normalise(crops, scale, shift) if crops else []
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
@@ -646,10 +665,12 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
     ```
     """
 
-    def process_image(self, image: Any, input_data_format: Any = None, device: Any = None, **kwargs: Any) -> torch.Tensor:
+    def process_image(
+        self, image: Any, do_convert_rgb: Any = None, input_data_format: Any = None, device: Any = None, **kwargs: Any
+    ) -> torch.Tensor:
         if isinstance(image, PIL.Image.Image):
             image = apply_exif_orientation(image)
-        tensor = to_rgb_tensor(image, input_data_format)
+        tensor = to_rgb_tensor(image, input_data_format, convert_rgb=do_convert_rgb is not False)
         return tensor.to(device) if device is not None else tensor
 
     def _cut(self, image: torch.Tensor, region: tuple[int, int, int, int]) -> torch.Tensor:
@@ -665,7 +686,7 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
         return tvF.resize(region, [size[1], size[0]], interpolation=mode, antialias=True)
 
     def _paste(self, region: torch.Tensor, offset: tuple[int, int], side: int) -> torch.Tensor:
-        crop = torch.zeros((3, side, side), dtype=region.dtype, device=region.device)  # black padding
+        crop = torch.zeros((region.shape[0], side, side), dtype=region.dtype, device=region.device)  # black padding
         x, y = offset
         crop[:, y : y + region.shape[1], x : x + region.shape[2]] = region
         return crop
@@ -695,6 +716,14 @@ _PIL_ROTATION = {"nearest": PIL.Image.Resampling.NEAREST, "bilinear": PIL.Image.
                  "bicubic": PIL.Image.Resampling.BICUBIC}
 
 
+def _per_band(pixels: np.ndarray, operation: Any) -> np.ndarray:
+    """Apply a PIL `operation` to a (C, H, W) uint8 array: as one RGB picture, or band by band (an RGBA picture
+    would be resampled premultiplied by its alpha)."""
+    if pixels.shape[0] == 3:
+        return np.asarray(operation(PIL.Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0))))).transpose(2, 0, 1)
+    return np.stack([np.asarray(operation(PIL.Image.fromarray(np.ascontiguousarray(band)))) for band in pixels])
+
+
 class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
     r"""
     The PIL/NumPy twin of [`DeepFeverImageProcessor`]: same orientation, conversion, crop geometry and
@@ -702,10 +731,10 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
     with `AutoImageProcessor.from_pretrained(..., backend="pil")`.
     """
 
-    def process_image(self, image: Any, input_data_format: Any = None, **kwargs: Any) -> np.ndarray:
+    def process_image(self, image: Any, do_convert_rgb: Any = None, input_data_format: Any = None, **kwargs: Any) -> np.ndarray:
         if isinstance(image, PIL.Image.Image):
             image = apply_exif_orientation(image)
-        return to_rgb_tensor(image, input_data_format).cpu().numpy()
+        return to_rgb_tensor(image, input_data_format, convert_rgb=do_convert_rgb is not False).cpu().numpy()
 
     def _cut(self, image: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
         x0, y0, x1, y1 = region
@@ -716,28 +745,31 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
         return np.pad(region, ((0, 0), (top, bottom), (left, right)))  # zeros: black
 
     def _resize(self, region: np.ndarray, size: tuple[int, int], resample: PILImageResampling) -> np.ndarray:
-        resized = PIL.Image.fromarray(np.ascontiguousarray(region.transpose(1, 2, 0))).resize(
-            size, PIL.Image.Resampling(int(resample))
-        )
-        return np.asarray(resized).transpose(2, 0, 1)
+        filter_ = PIL.Image.Resampling(int(resample))
+        return _per_band(region, lambda picture: picture.resize(size, filter_))
 
     def _paste(self, region: np.ndarray, offset: tuple[int, int], side: int) -> np.ndarray:
-        crop = np.zeros((3, side, side), dtype=np.uint8)  # black padding, as the torchvision backend
+        crop = np.zeros((region.shape[0], side, side), dtype=np.uint8)  # black padding, as the torchvision backend
         x, y = offset
         crop[:, y : y + region.shape[1], x : x + region.shape[2]] = region
         return crop
 
     def _rotate(self, region: np.ndarray, affine: tuple[float, ...], side: int, mode: str) -> np.ndarray:
-        picture = PIL.Image.fromarray(np.ascontiguousarray(region.transpose(1, 2, 0)))
         # PIL's affine transform samples output pixel centres at +0.5, the convention of `CropPlan.affine`.
-        turned = picture.transform((side, side), PIL.Image.Transform.AFFINE, affine, _PIL_ROTATION[mode], fillcolor=(0, 0, 0))
-        return np.asarray(turned).transpose(2, 0, 1)
+        return _per_band(
+            region,
+            lambda picture: picture.transform(
+                (side, side), PIL.Image.Transform.AFFINE, affine, _PIL_ROTATION[mode], fillcolor=0
+            ),
+        )
 
     def _normalise(self, crops: list[np.ndarray], scale: np.ndarray, shift: np.ndarray) -> list[np.ndarray]:
         return [crop.astype(np.float32) * scale[:, None, None] + shift[:, None, None] for crop in crops]
 
 
+# Both: a folder saved from either backend carries this file and the per-backend auto_map (see `to_dict`).
 DeepFeverImageProcessor.register_for_auto_class("AutoImageProcessor")
+DeepFeverImageProcessorPil.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
     "MAX_CROP_MARGIN",
