@@ -64,9 +64,23 @@ def default_batch_size(device: torch.device) -> int:
     return 4 if device.type == "cpu" else 32
 
 
+class ImagePreprocessingError(ValueError):
+    """A readable image file the processor failed on: a bug or an unsupported input, never skipped."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot preprocess the image ({reason})")
+
+
 class ImageFileDataset(Dataset):
-    """Image files -> preprocessed pixel tensors; an unusable file yields its error instead of raising,
-    so the caller decides whether to stop or skip."""
+    """Image files -> preprocessed pixel tensors. Nothing raises inside a DataLoader worker (where a traceback
+    would reach the user without the file's name): an unreadable file (`ImageFileError`) yields its reason as
+    `unreadable`, any other failure of the processor on a readable file yields its description as `failed`;
+    the caller decides (see `iter_extraction`).
+
+    Files are opened with their EXIF orientation applied: boxes and crops refer to the upright photo.
+    """
 
     def __init__(self, files: Sequence[Path], processor: Any) -> None:
         self.files = list(files)
@@ -75,22 +89,25 @@ class ImageFileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None, str | None]:
         try:
-            image = open_image(self.files[index])
+            image = open_image(self.files[index], exif=True)
+        except ImageFileError as error:
+            return index, None, error.reason, None
+        try:
             pixels = self.processor(image, return_tensors="pt")["pixel_values"][0]
-        except (ImageFileError, ValueError) as error:
-            reason = error.reason if isinstance(error, ImageFileError) else str(error)
-            return index, None, reason
-        return index, pixels, None
+        except Exception as error:  # reported in the main process with the file's name
+            return index, None, None, f"{type(error).__name__}: {error}"
+        return index, pixels, None, None
 
 
-def collate_image_files(items: list[tuple[int, torch.Tensor | None, str | None]]) -> dict[str, Any]:
-    good = [(index, pixels) for index, pixels, _ in items if pixels is not None]
+def collate_image_files(items: list[tuple[int, torch.Tensor | None, str | None, str | None]]) -> dict[str, Any]:
+    good = [(index, pixels) for index, pixels, _, _ in items if pixels is not None]
     return {
         "indices": [index for index, _ in good],
         "pixel_values": torch.stack([pixels for _, pixels in good]) if good else None,
-        "errors": [(index, reason) for index, _, reason in items if reason is not None],
+        "errors": [(index, reason) for index, _, reason, _ in items if reason is not None],
+        "failures": [(index, reason) for index, _, _, reason in items if reason is not None],
     }
 
 
@@ -140,8 +157,9 @@ def iter_extraction(
     benchmarks/RESULTS.md); otherwise torch's current setting. Workers always run single-threaded (the
     DataLoader sets that in each worker).
 
-    An unreadable file raises `ImageFileError` naming it, unless `skip_bad`, in which case it is recorded in
-    `report.skipped` and left out.
+    An unreadable file (missing, truncated, not an image, a decompression bomb) raises `ImageFileError` naming
+    it, unless `skip_bad`, in which case it is recorded in `report.skipped` and left out. A readable file the
+    processor fails on always raises `ImagePreprocessingError` naming it: `skip_bad` never hides a bug.
     """
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     batch_size = default_batch_size(device) if batch_size is None else batch_size
@@ -166,6 +184,8 @@ def iter_extraction(
     channels_last = isinstance(model, torch.nn.Module) and _is_channels_last(model)
     with torch_threads(num_threads), torch.inference_mode():
         for batch in loader:
+            for index, reason in batch["failures"]:
+                raise ImagePreprocessingError(files[index], reason)
             for index, reason in batch["errors"]:
                 if not skip_bad:
                     raise ImageFileError(files[index], reason)
@@ -191,6 +211,7 @@ __all__ = [
     "ExtractionBatch",
     "ExtractionReport",
     "ImageFileDataset",
+    "ImagePreprocessingError",
     "collate_image_files",
     "default_batch_size",
     "default_num_workers",

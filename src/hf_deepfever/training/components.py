@@ -17,10 +17,40 @@ from .data import (
 )
 
 
+def backbone_normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The ``(mean, std)`` timm's pretrained weights of ``backbone`` were trained with (its ``pretrained_cfg``).
+
+    Read from timm's registry, nothing is downloaded for registered names (``efficientnet_b0``,
+    ``vit_base_patch16_224.augreg_in21k``, ...); other names (``hf-hub:...``) are built without weights to read
+    their config. Several timm families use 0.5 / 0.5 rather than ImageNet's statistics.
+    """
+    import timm
+
+    config = timm.get_pretrained_cfg(backbone)
+    statistics = None if config is None else (config.mean, config.std)
+    if statistics is None or None in statistics:
+        statistics = tuple(timm.create_model(backbone, pretrained=False).pretrained_cfg.get(key) for key in ("mean", "std"))
+    mean, std = statistics
+    if mean is None or std is None:
+        raise ValueError(f"timm has no pretrained mean/std for backbone {backbone!r}; pass --no_backbone_pretrained")
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
 def build_processor(model_args: ModelArguments) -> DeepFeverImageProcessor:
-    """The one image processor of the trained model (saved next to it, used for every training crop)."""
+    """The one image processor of the trained model (saved next to it, used for every training crop).
+
+    A backbone started from timm's pretrained weights is fed inputs normalised as it was pretrained (the
+    backbone's timm ``pretrained_cfg`` mean/std, saved in ``preprocessor_config.json``); a backbone trained from
+    scratch keeps the processor's defaults (ImageNet statistics). ``align_faces`` is the processor's default
+    unless the arguments set it.
+    """
     side = model_args.image_size
-    return DeepFeverImageProcessor(size={"height": side, "width": side}, crop_margin=model_args.crop_margin)
+    options: dict[str, Any] = {"size": {"height": side, "width": side}, "crop_margin": model_args.crop_margin}
+    if model_args.backbone_pretrained:
+        options["image_mean"], options["image_std"] = backbone_normalisation(model_args.backbone)
+    if getattr(model_args, "align_faces", None) is not None:
+        options["align_faces"] = model_args.align_faces
+    return DeepFeverImageProcessor(**options)
 
 
 def build_model(
@@ -130,4 +160,11 @@ def final_evaluation(
     )
 
 
-__all__ = ["CorpusSplits", "PeriodicEvaluator", "build_model", "build_processor", "final_evaluation"]
+__all__ = [
+    "CorpusSplits",
+    "PeriodicEvaluator",
+    "backbone_normalisation",
+    "build_model",
+    "build_processor",
+    "final_evaluation",
+]

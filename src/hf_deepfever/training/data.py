@@ -5,6 +5,8 @@
     path               str     absolute image path
     face_box           [x, y, w, h] in pixels, or null
     face_box_relative  [left, right, top, bottom] in [0, 1] (FEC's convention), or null
+    landmarks          the face's (x, y) points flattened (AffectNet: 68 iBUG points = 136 floats) in pixels of
+                       the stored image, or null; the transforms pass them to the processor as face_landmarks
     labels             int64   expression id, -100 when the row has none
     valence_arousal    [valence, arousal], NaN where not annotated
     row_index          int64   0..N-1, the row's identity for seeded augmentation and the teacher cache
@@ -17,18 +19,24 @@ Everything is built with Arrow kernels on image *paths* (``Image(decode=False)``
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .inputs import IGNORE_INDEX
 
+logger = logging.getLogger(__name__)
+
 _BOX = pa.list_(pa.float32(), 4)
+_POINTS = pa.list_(pa.float32())
 FACE_ROW_SCHEMA = pa.schema(
     [
         ("path", pa.string()),
         ("face_box", _BOX),
         ("face_box_relative", _BOX),
+        ("landmarks", _POINTS),
         ("labels", pa.int64()),
         ("valence_arousal", pa.list_(pa.float32(), 2)),
         ("row_index", pa.int64()),
@@ -61,7 +69,7 @@ def _arrow_columns(dataset, columns: list[str], max_samples: int | None) -> pa.T
     return table
 
 
-def _face_table(paths, face_boxes, relative_boxes, labels, valence_arousal) -> pa.Table:
+def _face_table(paths, face_boxes, relative_boxes, labels, valence_arousal, landmarks=None) -> pa.Table:
     count = len(paths)
     nulls = pa.nulls(count, _BOX)
     return pa.table(
@@ -69,6 +77,7 @@ def _face_table(paths, face_boxes, relative_boxes, labels, valence_arousal) -> p
             "path": pa.array(paths, pa.string()) if not isinstance(paths, pa.ChunkedArray) else paths.cast(pa.string()),
             "face_box": nulls if face_boxes is None else face_boxes,
             "face_box_relative": nulls if relative_boxes is None else relative_boxes,
+            "landmarks": pa.nulls(count, _POINTS) if landmarks is None else landmarks,
             "labels": pa.array(labels, pa.int64()),
             "valence_arousal": pa.FixedSizeListArray.from_arrays(
                 pa.array(np.asarray(valence_arousal, np.float32).reshape(-1)), 2
@@ -79,15 +88,42 @@ def _face_table(paths, face_boxes, relative_boxes, labels, valence_arousal) -> p
     )
 
 
+def _alignable_landmarks(column: pa.ChunkedArray) -> pa.Array:
+    """AffectNet's 136-float landmarks as the ``landmarks`` column. A row whose eye centres coincide or are not
+    finite (no eye line to level) gets null instead, so its face is cropped unrotated; such rows are counted."""
+    points = column.combine_chunks().cast(pa.list_(pa.float32(), 136))
+    values = points.values.to_numpy(zero_copy_only=False)[points.offset * 136 :][: len(points) * 136]
+    values = values.reshape(len(points), 68, 2)
+    eyes = values[:, 42:48].mean(axis=1) - values[:, 36:42].mean(axis=1)
+    present = points.is_valid().to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        usable = present & np.isfinite(values).all(axis=(1, 2)) & (np.hypot(eyes[:, 0], eyes[:, 1]) >= 1e-3)
+    if (present & ~usable).any():
+        logger.warning(
+            "%d AffectNet rows have landmarks without an eye line (eyes coincide or not finite): their faces are "
+            "cropped without alignment", int((present & ~usable).sum()),
+        )
+    kept = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.float32()), 136, mask=pa.array(~usable))
+    return kept.cast(_POINTS)
+
+
 def affectnet_face_rows(split, max_samples: int | None = None):
-    """AffectNet rows (``load_affectnet(...)[split]``) -> face rows with labels and valence/arousal."""
-    table = _arrow_columns(split, ["image", "face_box", "expression", "valence", "arousal"], max_samples)
+    """AffectNet rows (``load_affectnet(...)[split]``) -> face rows with labels, valence/arousal and landmarks."""
+    columns = ["image", "face_box", "expression", "valence", "arousal"]
+    has_landmarks = "landmarks" in split.column_names
+    table = _arrow_columns(split, columns + (["landmarks"] if has_landmarks else []), max_samples)
     valence = table.column("valence").to_numpy(zero_copy_only=False).astype(np.float32)
     arousal = table.column("arousal").to_numpy(zero_copy_only=False).astype(np.float32)
     boxes = table.column("face_box").combine_chunks().cast(_BOX)
+    landmarks = _alignable_landmarks(table.column("landmarks")) if has_landmarks else None
     return _dataset(
         _face_table(
-            table.column("image"), boxes, None, table.column("expression").to_numpy(), np.stack([valence, arousal], 1)
+            table.column("image"),
+            boxes,
+            None,
+            table.column("expression").to_numpy(),
+            np.stack([valence, arousal], 1),
+            landmarks,
         )
     )
 

@@ -5,9 +5,11 @@ box, optional expression / valence-arousal labels) and *triplet rows* (three FEC
 The transforms here are attached with ``datasets.Dataset.with_transform`` so image decoding, cropping and
 augmentation run inside the DataLoader workers, a whole batch at a time.
 
-Cropping goes through the image processor (``do_rescale=False, do_normalize=False``: square crop of the
-face box with margin, resized), so training crops are exactly the crops inference sees; augmentation is
-applied to that crop, then the processor's own ``image_mean`` / ``image_std`` normalise it.
+Images are decoded by the one opener (:func:`hf_deepfever.core.images.open_image`, with ``exif=False``: corpus
+boxes and landmarks refer to the stored pixels). Cropping goes through the image processor
+(``do_rescale=False, do_normalize=False``: square crop of the face box with margin, rotated by the face's
+landmarks when the processor has ``align_faces``, resized), so training crops are exactly the crops inference
+sees; augmentation is applied to that crop, then the processor's own ``image_mean`` / ``image_std`` normalise it.
 
 Augmentation randomness is a pure function of ``(seed, epoch, row_index)``: a run resumed from a
 checkpoint, or run with any number of DataLoader workers or processes, sees the very same crops.
@@ -24,6 +26,8 @@ import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
+
+from ..core.images import open_image
 
 IGNORE_INDEX = -100
 """Expression label of rows without one (``expression_cross_entropy`` ignores it)."""
@@ -78,16 +82,6 @@ def sample_generator(seed: int, epoch: int, row_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def load_image(path: str) -> PIL.Image.Image:
-    """Decode one image file, with an error that names the file when it cannot be read."""
-    try:
-        with PIL.Image.open(path) as image:
-            image.load()
-            return image
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot decode image {path}: {error}") from error
-
-
 def relative_box_to_pixels(box_lrtb: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
     """FEC's normalised ``[left, right, top, bottom]`` -> ``(x, y, w, h)`` in pixels of a ``width x height`` image."""
     left, right, top, bottom = (float(v) for v in box_lrtb)
@@ -111,10 +105,11 @@ class FaceCropper:
         self.mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(processor.image_std, dtype=torch.float32).view(3, 1, 1)
 
-    def crops(self, images: list[PIL.Image.Image], boxes: list[Any]) -> torch.Tensor:
-        """Square face crops ``(B, 3, S, S)``, float in [0, 1], not yet normalised."""
+    def crops(self, images: list[PIL.Image.Image], boxes: list[Any], landmarks: list[Any] | None = None) -> torch.Tensor:
+        """Square face crops ``(B, 3, S, S)``, float in [0, 1], not yet normalised (aligned by the landmarks when
+        the processor has ``align_faces``)."""
         pixels = self.processor(
-            images, face_boxes=boxes, do_rescale=False, do_normalize=False, return_tensors="pt"
+            images, face_boxes=boxes, face_landmarks=landmarks, do_rescale=False, do_normalize=False, return_tensors="pt"
         )["pixel_values"]
         return pixels.float().div_(255.0)
 
@@ -136,11 +131,20 @@ class _AugmentingTransform:
         """Called before each epoch's iterator is created (workers receive a copy at that moment)."""
         self.epoch = epoch
 
-    def _pixel_values(self, paths: list[str], boxes: list[Any], relative: list[Any], rows: list[int], slot: int = 0):
-        images = [load_image(path) for path in paths]
+    def _pixel_values(
+        self,
+        paths: list[str],
+        boxes: list[Any],
+        relative: list[Any],
+        rows: list[int],
+        slot: int = 0,
+        landmarks: list[Any] | None = None,
+    ):
+        # Corpus boxes and landmarks refer to the stored pixels: EXIF orientation is not applied (exif=False).
+        images = [open_image(path, exif=False) for path in paths]
         pixel_boxes = [pixel_box(image, box, rel) for image, box, rel in zip(images, boxes, relative)]
         try:
-            crops = self.cropper.crops(images, pixel_boxes)
+            crops = self.cropper.crops(images, pixel_boxes, landmarks)
         except ValueError as error:  # a degenerate box: name the files of the batch
             raise ValueError(f"cannot crop faces of {paths}: {error}") from error
         if self.augment:
@@ -153,7 +157,9 @@ class FaceRowTransform(_AugmentingTransform):
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
         rows = [int(r) for r in batch["row_index"]]
-        pixel_values = self._pixel_values(batch["path"], batch["face_box"], batch["face_box_relative"], rows)
+        pixel_values = self._pixel_values(
+            batch["path"], batch["face_box"], batch["face_box_relative"], rows, landmarks=batch.get("landmarks")
+        )
         va = [[math.nan if v is None else float(v) for v in pair] for pair in batch["valence_arousal"]]
         return {
             "pixel_values": pixel_values,
@@ -192,7 +198,6 @@ __all__ = [
     "FaceRowTransform",
     "TripletRowTransform",
     "collate_rows",
-    "load_image",
     "pixel_box",
     "relative_box_to_pixels",
     "sample_generator",

@@ -1,7 +1,8 @@
 """Batched, augmentation-free inference of a DeepFEVER model over one image column of a dataset.
 
-The image processor is the one place that turns a corpus row (image + face box) into model inputs; this
-module only batches rows through it. Under ``accelerate launch`` each process runs a shard of the rows and
+The image processor is the one place that turns a corpus row (image + face box + landmarks) into model inputs;
+images are decoded by :func:`hf_deepfever.core.images.open_image` (the decoder of the CLI and of training, with
+the stored pixels: ``exif=False``); this module only batches rows through them. Under ``accelerate launch`` each process runs a shard of the rows and
 the results are gathered (``gather_for_metrics`` drops the padding of the last uneven batch), then put
 back in dataset order by row index, so every process ends with the same full arrays.
 """
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..core.images import decode_image_bytes, open_image
 from .inputs import relative_box_to_pixels
 
 logger = logging.getLogger(__name__)
@@ -57,40 +59,68 @@ def face_box_in_pixels(box: Sequence[float] | None, width: int, height: int, box
 
 
 class _FaceRows(Dataset):
-    """Rows of one image column (and its optional box column), decoded one at a time, with their index."""
+    """Rows of one image column (and its optional box and landmarks columns), decoded one at a time by the one
+    image opener, with their index."""
 
-    def __init__(self, dataset: Any, image_column: str, box_column: str | None, box_format: str) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        image_column: str,
+        box_column: str | None,
+        box_format: str,
+        landmarks_column: str | None = None,
+    ) -> None:
+        from datasets import Image
+
         if box_format not in FACE_BOX_FORMATS:
             raise ValueError(f"unknown face box format {box_format!r}; expected one of {FACE_BOX_FORMATS}")
-        for column in (image_column, box_column):
+        for column in (image_column, box_column, landmarks_column):
             if column is not None and column not in dataset.column_names:
                 raise ValueError(f"the dataset has no column {column!r}; its columns are {dataset.column_names}")
-        # Keep only what this pass needs, so FEC rows do not decode their other two images.
-        columns = [image_column] + ([box_column] if box_column else [])
-        self.dataset = dataset.select_columns(columns)
+        if not isinstance(dataset.features[image_column], Image):
+            raise ValueError(f"column {image_column!r} is not a datasets Image column")
+        # Keep only what this pass needs, so FEC rows do not touch their other two images; images are read as
+        # {"path", "bytes"} and decoded by open_image, the decoder of the CLI and of training.
+        columns = [image_column] + [column for column in (box_column, landmarks_column) if column]
+        self.dataset = dataset.select_columns(columns).cast_column(image_column, Image(decode=False))
         self.image_column, self.box_column, self.box_format = image_column, box_column, box_format
+        self.landmarks_column = landmarks_column
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[int, Any, list[float] | None]:
+    def __getitem__(self, index: int) -> tuple[int, Any, list[float] | None, Any]:
         row = self.dataset[index]
-        image = row[self.image_column]
+        image = decode_row_image(row[self.image_column], f"row {index} of column {self.image_column!r}")
         box = row[self.box_column] if self.box_column else None
         if box is not None:
             box = face_box_in_pixels(box, image.width, image.height, self.box_format)
-        return index, image, box
+        return index, image, box, row[self.landmarks_column] if self.landmarks_column else None
+
+
+def decode_row_image(value: dict[str, Any], where: str) -> Any:
+    """One undecoded datasets ``Image`` value (``{"path", "bytes"}``) -> PIL image, through the one opener.
+
+    Corpus boxes and landmarks refer to the stored pixels, so EXIF orientation is not applied (``exif=False``).
+    """
+    if value.get("bytes") is not None:
+        return decode_image_bytes(value["bytes"], value.get("path") or where, exif=False)
+    if value.get("path"):
+        return open_image(value["path"], exif=False)
+    raise ValueError(f"{where}: the image has neither bytes nor a path")
 
 
 class _ProcessorCollator:
-    """Turns a list of ``(index, image, box)`` into ``{"index", "pixel_values"}`` with the image processor."""
+    """Turns a list of ``(index, image, box, landmarks)`` into ``{"index", "pixel_values"}`` with the image processor."""
 
     def __init__(self, processor: Any) -> None:
         self.processor = processor
 
-    def __call__(self, items: list[tuple[int, Any, list[float] | None]]) -> dict[str, torch.Tensor]:
-        indices, images, boxes = zip(*items)
-        pixel_values = self.processor(list(images), face_boxes=list(boxes), return_tensors="pt")["pixel_values"]
+    def __call__(self, items: list[tuple[int, Any, list[float] | None, Any]]) -> dict[str, torch.Tensor]:
+        indices, images, boxes, landmarks = zip(*items)
+        pixel_values = self.processor(
+            list(images), face_boxes=list(boxes), face_landmarks=list(landmarks), return_tensors="pt"
+        )["pixel_values"]
         return {"index": torch.tensor(indices, dtype=torch.long), "pixel_values": pixel_values}
 
 
@@ -107,6 +137,7 @@ def predict_images(
     image_column: str = "image",
     box_column: str | None = None,
     box_format: str = "xywh",
+    landmarks_column: str | None = None,
     batch_size: int = 64,
     num_workers: int = 0,
     accelerator: Any = None,
@@ -123,12 +154,14 @@ def predict_images(
         image_column, box_column: the columns holding the image and its face box (``None``: the whole
             image is the face, e.g. RAF-DB's aligned crops).
         box_format: see :data:`FACE_BOX_FORMATS`.
+        landmarks_column: a column of face landmarks in the processor's ``face_landmarks`` format (AffectNet's
+            ``landmarks``), used when the processor has ``align_faces``, as in training; ``None``: no landmarks.
         accelerator: an ``accelerate.Accelerator``; with several processes, rows are sharded and gathered.
     """
     if len(dataset) == 0:
         raise ValueError(f"cannot run inference over an empty dataset (column {image_column!r})")
     loader = DataLoader(
-        _FaceRows(dataset, image_column, box_column, box_format),
+        _FaceRows(dataset, image_column, box_column, box_format, landmarks_column),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
@@ -184,4 +217,4 @@ def predict_images(
     return predictions
 
 
-__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "face_box_in_pixels", "predict_images"]
+__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "decode_row_image", "face_box_in_pixels", "predict_images"]
