@@ -66,8 +66,8 @@ def test_forward_backward_with_masks(fusion, rnn_type, bidirectional):
     model = DeepFeverAVModel(_config(fusion=fusion, rnn_type=rnn_type, bidirectional=bidirectional)).train()
     inputs = _inputs()
     out = model(**inputs)
-    assert out.arousal_valence.shape == (2, 6, 2)
-    assert torch.all(out.arousal_valence[1, 4:] == 0)  # padded steps
+    assert out.valence_arousal.shape == (2, 6, 2)
+    assert torch.all(out.valence_arousal[1, 4:] == 0)  # padded steps
     assert out.visual_features.shape == (2, 6, 16)
     assert torch.isfinite(out.loss) and out.loss.ndim == 0
     out.loss.backward()
@@ -84,14 +84,14 @@ def test_padding_and_missing_faces_do_not_change_real_predictions():
     inputs = _inputs()
     inputs.pop("labels")
     with torch.no_grad():
-        base = model(**inputs).arousal_valence
+        base = model(**inputs).valence_arousal
         changed = {k: v.clone() for k, v in inputs.items()}
         changed["input_features"][1, 4:] = 1e3  # padded steps
         changed["pixel_values"][~inputs["face_mask"].bool()] = 1e3  # frames without a face
-        assert torch.allclose(model(**changed).arousal_valence, base, atol=1e-5)
+        assert torch.allclose(model(**changed).valence_arousal, base, atol=1e-5)
         # A shorter, unpadded batch of the second sequence gives the same predictions (bidirectional, packed).
         alone = {k: v[1:, :4] for k, v in inputs.items()}
-        assert torch.allclose(model(**alone).arousal_valence[0], base[1, :4], atol=1e-5)
+        assert torch.allclose(model(**alone).valence_arousal[0], base[1, :4], atol=1e-5)
 
 
 def test_precomputed_visual_features_equal_pixel_values():
@@ -103,7 +103,7 @@ def test_precomputed_visual_features_equal_pixel_values():
         vectors = model.compute_visual_features(inputs["pixel_values"])
         precomputed = {k: v for k, v in inputs.items() if k != "pixel_values"}
         from_vectors = model(**precomputed, visual_features=vectors)
-    assert torch.allclose(from_pixels.arousal_valence, from_vectors.arousal_valence, atol=1e-5)
+    assert torch.allclose(from_pixels.valence_arousal, from_vectors.valence_arousal, atol=1e-5)
 
 
 def test_single_stream_and_audio_mask():
@@ -117,9 +117,9 @@ def test_single_stream_and_audio_mask():
             face_mask=inputs["face_mask"], audio_mask=torch.zeros(2, 6, dtype=torch.bool),
         )
         without_features = model(pixel_values=inputs["pixel_values"], face_mask=inputs["face_mask"])
-    assert audio_only.arousal_valence.shape == video_only.arousal_valence.shape == (2, 6, 2)
+    assert audio_only.valence_arousal.shape == video_only.valence_arousal.shape == (2, 6, 2)
     # An all-false audio mask is the same as giving no audio.
-    assert torch.allclose(no_audio.arousal_valence, without_features.arousal_valence, atol=1e-6)
+    assert torch.allclose(no_audio.valence_arousal, without_features.valence_arousal, atol=1e-6)
 
 
 def test_bad_inputs_get_clear_errors():
@@ -156,7 +156,7 @@ def test_save_load_round_trip_and_auto_classes(tmp_path):
     inputs = _inputs()
     inputs.pop("labels")
     with torch.no_grad():
-        assert torch.allclose(model.eval()(**inputs).arousal_valence, loaded(**inputs).arousal_valence, atol=1e-6)
+        assert torch.allclose(model.eval()(**inputs).valence_arousal, loaded(**inputs).valence_arousal, atol=1e-6)
 
 
 def _processor() -> DeepFeverAVProcessor:
@@ -175,7 +175,7 @@ def test_processor_builds_model_inputs(tmp_path):
     assert inputs["input_features"].shape == (1, 26, MELS, CONTEXT)
     assert inputs["pixel_values"].shape == (1, 26, 3, IMAGE, IMAGE)  # frames cut to the audio's steps
     assert inputs["face_mask"].sum().item() == 20
-    assert DeepFeverAVModel(_config())(**inputs).arousal_valence.shape == (1, 26, 2)
+    assert DeepFeverAVModel(_config())(**inputs).valence_arousal.shape == (1, 26, 2)
 
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "processor_config.json").exists()
@@ -200,7 +200,7 @@ def test_remote_code_without_the_package(tmp_path):
     np.save(tmp_path / "audio.npy", audio)
     np.save(tmp_path / "frames.npy", frames)
     with torch.no_grad():
-        expected = model(**_processor()(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
+        expected = model(**_processor()(audio=audio, images=list(frames), sampling_rate=16000)).valence_arousal[0]
     result = run_without_package(
         f"""
         import json, numpy as np, torch
@@ -213,10 +213,94 @@ def test_remote_code_without_the_package(tmp_path):
             out = model(**processor(audio=audio, images=list(frames), sampling_rate=16000))
         print(json.dumps({{"classes": [type(model).__name__, type(processor).__name__,
                                         type(processor.feature_extractor).__name__],
-                          "prediction": out.arousal_valence[0].tolist()}}))
+                          "prediction": out.valence_arousal[0].tolist()}}))
         """,
         hf_home=str(tmp_path / "hf_home"),
     )
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got["classes"] == ["DeepFeverAVModel", "DeepFeverAVProcessor", "DeepFeverAudioFeatureExtractor"]
     assert np.allclose(got["prediction"], expected.numpy(), atol=1e-5)
+
+
+def test_outputs_are_valence_then_arousal_and_old_checkpoints_read_right():
+    from hf_deepfever.core.vocabulary import VALENCE_AROUSAL
+    from hf_deepfever.models.deepfever import configuration_deepfever_av
+
+    assert configuration_deepfever_av.VALENCE_AROUSAL == VALENCE_AROUSAL == ("valence", "arousal")
+    assert _config().output_names == list(VALENCE_AROUSAL)
+    torch.manual_seed(0)
+    model = DeepFeverAVModel(_config()).eval()
+    # A checkpoint saved when the head's units were (arousal, valence): same weights, outputs swapped back.
+    old = DeepFeverAVModel(_config(output_names=["arousal", "valence"])).eval()
+    old.load_state_dict(model.state_dict())
+    inputs = _inputs()
+    labels = inputs.pop("labels")
+    with torch.no_grad():
+        new_out, old_out = model(**inputs), old(**inputs)
+        assert torch.equal(old_out.valence_arousal, new_out.valence_arousal.flip(-1))
+        head_units = model.head(new_out.last_hidden_state) * inputs["attention_mask"][..., None]
+        assert torch.allclose(new_out.valence_arousal, head_units, atol=1e-6)
+        # The deprecated name still answers, in its old order, with a warning.
+        with pytest.warns(FutureWarning, match="valence_arousal"):
+            assert torch.equal(new_out.arousal_valence, new_out.valence_arousal.flip(-1))
+        # Labels are (valence, arousal) too: the loss is the per-column 1 - CCC against them.
+        mask = inputs["attention_mask"].bool()
+        per_column = [1 - concordance_correlation(new_out.valence_arousal[..., c:c + 1], labels[..., c:c + 1], mask)[0][0]
+                      for c in (0, 1)]
+        assert torch.allclose(model(**inputs, labels=labels).loss, torch.stack(per_column).mean().float(), atol=1e-6)
+    with pytest.raises(ValueError, match="output_names"):
+        _config(output_names=["arousal", "dominance"])
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_bidirectional_pass_equals_packed_sequences(rnn_type):
+    """Real steps get what pack_padded_sequence gives them, without packing (so the model exports)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from hf_deepfever.models.deepfever.modeling_deepfever_av import one_layer_templates, run_recurrence
+
+    torch.manual_seed(0)
+    rnn = (torch.nn.GRU if rnn_type == "gru" else torch.nn.LSTM)(6, 5, num_layers=2, batch_first=True, bidirectional=True).eval()
+    inputs, lengths = torch.randn(3, 7, 6), torch.tensor([7, 4, 1])
+    packed, _ = rnn(pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False))
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
+    got = run_recurrence(rnn, one_layer_templates(rnn), inputs, lengths)
+    real = torch.arange(7)[None] < lengths[:, None]
+    assert torch.allclose(got[real], expected[real], atol=1e-6)
+
+
+def test_training_mode_padding_does_not_reach_real_steps():
+    torch.manual_seed(0)
+    model = DeepFeverAVModel(_config(dropout=0.0)).train()
+    inputs = _inputs()
+    inputs.pop("labels")
+    base = model(**inputs).valence_arousal
+    changed = {k: v.clone() for k, v in inputs.items()}
+    changed["input_features"][1, 4:] = 1e3  # padded steps: kept out of the audio encoder's batch statistics
+    assert torch.allclose(model(**changed).valence_arousal, base, atol=1e-5)
+
+
+def test_torch_export_matches_eager():
+    torch.manual_seed(0)
+    model = DeepFeverAVModel(_config()).eval()
+    inputs = _inputs()
+    inputs.pop("labels")
+    with torch.no_grad():
+        exported = torch.export.export(model, (), kwargs=inputs)
+        assert torch.allclose(exported.module()(**inputs).valence_arousal, model(**inputs).valence_arousal, atol=1e-6)
+        # Precomputed vectors and a dynamic batch. The recurrent network is unrolled over the steps, so a graph
+        # has a fixed number of steps: a shorter recording is padded to it, which changes none of its predictions.
+        vectors = {
+            "input_features": inputs["input_features"], "visual_features": torch.randn(2, 6, 16),
+            "attention_mask": inputs["attention_mask"], "face_mask": inputs["face_mask"],
+        }
+        batch = torch.export.Dim("batch", min=1, max=64)
+        graph = torch.export.export(model, (), kwargs=vectors, dynamic_shapes={name: {0: batch} for name in vectors}).module()
+        short = {"input_features": torch.randn(1, 3, MELS, CONTEXT), "visual_features": torch.randn(1, 3, 16),
+                 "face_mask": torch.tensor([[True, False, True]])}
+        padded = {name: torch.cat([value, torch.zeros_like(value[:, :1]).expand(1, 3, *value.shape[2:])], dim=1)
+                  for name, value in short.items()}
+        padded["attention_mask"] = torch.tensor([[1, 1, 1, 0, 0, 0]])
+        got = graph(**padded).valence_arousal
+        assert torch.allclose(got[:, :3], model(**short).valence_arousal, atol=1e-5)
+        assert torch.all(got[:, 3:] == 0)

@@ -12,6 +12,11 @@ from transformers import PreTrainedConfig
 # AffectNet's own order: label id i in AffectNet's CSVs is AFFECTNET_EXPRESSIONS[i].
 AFFECTNET_EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 
+# Order of the last dimension of `valence_arousal` (the package's `core.vocabulary.VALENCE_AROUSAL`).
+VALENCE_AROUSAL = ("valence", "arousal")
+
+VALENCE_AROUSAL_LOSSES = ("ccc", "mse")
+
 
 class DeepFeverConfig(PreTrainedConfig):
     r"""
@@ -40,10 +45,31 @@ class DeepFeverConfig(PreTrainedConfig):
             Width of the small MLPs that map the expression vector to logits and to valence/arousal.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the heads.
+        valence_arousal_loss (`str`, *optional*, defaults to `"ccc"`):
+            Valence/arousal term of the loss [`DeepFeverForExpressionRecognition`] returns: `"ccc"`, 1 - Lin's
+            concordance correlation per dimension averaged over the two (what the training recipes optimise, as in
+            the paper; a batch statistic: a dimension with fewer than two targets in the batch contributes 0), or
+            `"mse"`, the mean squared error over the finite targets.
         valence_arousal_loss_weight (`float`, *optional*, defaults to 1.0):
-            Weight of the valence/arousal term in the loss the model returns.
+            Weight of the valence/arousal term in that loss.
+        expression_class_weights (`list[float]`, *optional*):
+            One weight per expression for the cross-entropy (the recipes' inverse-frequency weights for AffectNet's
+            imbalance); `None` weighs every class alike. Used by single-label classification and, per class, by
+            multi-label classification; not allowed with `problem_type="regression"`.
         id2label / label2id (`dict`, *optional*):
             Expression names; default: AffectNet's 8 expressions in AffectNet order.
+        num_labels (`int`, *optional*):
+            Number of expressions when `id2label` is not given: 8 gives AffectNet's names, any other number the
+            generic `LABEL_0` ... names (as for every transformers config).
+        problem_type (`str`, *optional*):
+            transformers' loss convention for `labels`: `"single_label_classification"` (expression ids;
+            class-weighted cross-entropy), `"multi_label_classification"` (multi-hot float targets;
+            binary cross-entropy with logits) or `"regression"` (float targets; mean squared error on the logits).
+            `None` infers it from `labels` like transformers does (one label: regression; integer labels: single-label;
+            otherwise multi-label). The valence/arousal term is added in every case.
+
+    The loss [`DeepFeverForExpressionRecognition`] returns for `labels` and `valence_arousal` targets is the one the
+    training recipes optimise: expression term + `valence_arousal_loss_weight` x valence/arousal term.
     """
 
     model_type = "deepfever"
@@ -60,7 +86,9 @@ class DeepFeverConfig(PreTrainedConfig):
         projection_dropout: float = 0.1,
         head_hidden_dim: int = 128,
         head_dropout: float = 0.1,
+        valence_arousal_loss: str = "ccc",
         valence_arousal_loss_weight: float = 1.0,
+        expression_class_weights: list[float] | None = None,
         id2label: dict[int, str] | None = None,
         label2id: dict[str, int] | None = None,
         **kwargs: Any,
@@ -69,13 +97,25 @@ class DeepFeverConfig(PreTrainedConfig):
             raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
-        if id2label is None:
+        if valence_arousal_loss not in VALENCE_AROUSAL_LOSSES:
+            raise ValueError(f"valence_arousal_loss must be one of {VALENCE_AROUSAL_LOSSES}, got {valence_arousal_loss!r}")
+        num_labels = kwargs.get("num_labels")
+        if id2label is None and num_labels in (None, len(AFFECTNET_EXPRESSIONS)):
             id2label = dict(enumerate(AFFECTNET_EXPRESSIONS))
-        # JSON turns int keys into strings: normalise so both directions stay consistent.
-        id2label = {int(index): str(name) for index, name in id2label.items()}
-        if label2id is None:
-            label2id = {name: index for index, name in id2label.items()}
-        kwargs.pop("num_labels", None)  # derived from id2label; a stale value must not override it
+        if id2label is not None:
+            # JSON turns int keys into strings: normalise so both directions stay consistent.
+            id2label = {int(index): str(name) for index, name in id2label.items()}
+            if label2id is None:
+                label2id = {name: index for index, name in id2label.items()}
+        # Otherwise transformers names `num_labels` generic labels (LABEL_0 ...), as for any config.
+        if expression_class_weights is not None:
+            expression_class_weights = [float(weight) for weight in expression_class_weights]
+            expected = len(id2label) if id2label is not None else num_labels
+            if len(expression_class_weights) != expected or min(expression_class_weights) < 0:
+                raise ValueError(
+                    f"expression_class_weights must hold {expected} non-negative weights (one per expression), "
+                    f"got {expression_class_weights}"
+                )
 
         self.backbone = backbone
         self.backbone_pretrained = backbone_pretrained
@@ -87,8 +127,10 @@ class DeepFeverConfig(PreTrainedConfig):
         self.projection_dropout = projection_dropout
         self.head_hidden_dim = head_hidden_dim
         self.head_dropout = head_dropout
+        self.valence_arousal_loss = valence_arousal_loss
         self.valence_arousal_loss_weight = valence_arousal_loss_weight
+        self.expression_class_weights = expression_class_weights
         super().__init__(id2label=id2label, label2id=label2id, **kwargs)
 
 
-__all__ = ["AFFECTNET_EXPRESSIONS", "DeepFeverConfig"]
+__all__ = ["AFFECTNET_EXPRESSIONS", "VALENCE_AROUSAL", "VALENCE_AROUSAL_LOSSES", "DeepFeverConfig"]

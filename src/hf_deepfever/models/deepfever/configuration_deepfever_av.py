@@ -1,5 +1,5 @@
 """DeepFEVER-AV configuration: a DeepFEVER visual extractor, a log-mel audio encoder, model-level fusion and a
-recurrent network that predicts arousal and valence every label step.
+recurrent network that predicts valence and arousal every label step.
 
 This file travels to the Hub as remote code: it imports only ``transformers`` and its sibling configuration.
 """
@@ -11,10 +11,7 @@ from typing import Any
 from transformers import PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .configuration_deepfever import DeepFeverConfig
-
-# Output order of DeepFeverAVModel's last dimension (RECOLA's dimensions).
-AV_OUTPUT_NAMES = ("arousal", "valence")
+from .configuration_deepfever import VALENCE_AROUSAL, DeepFeverConfig
 
 FUSION_TYPES = ("concat", "gated")
 RNN_TYPES = ("gru", "lstm")
@@ -54,8 +51,10 @@ class DeepFeverAVConfig(PreTrainedConfig):
             Read the sequence both ways (offline use); `False` for causal, streaming-friendly predictions.
         dropout (`float`, *optional*, defaults to 0.1):
             Dropout after fusion and between recurrent layers.
-        output_names (`list[str]`, *optional*, defaults to `["arousal", "valence"]`):
-            Names of the outputs, in order of the last dimension of `arousal_valence`.
+        output_names (`list[str]`, *optional*, defaults to `["valence", "arousal"]`):
+            What the two units of the output layer predict, in their order. The model always returns
+            `valence_arousal` ordered (valence, arousal); checkpoints saved before that order was fixed say
+            `["arousal", "valence"]` here and are read the right way round.
     """
 
     model_type = "deepfever-av"
@@ -77,7 +76,7 @@ class DeepFeverAVConfig(PreTrainedConfig):
         num_layers: int = 2,
         bidirectional: bool = True,
         dropout: float = 0.1,
-        output_names: list[str] | tuple[str, ...] = AV_OUTPUT_NAMES,
+        output_names: list[str] | tuple[str, ...] = VALENCE_AROUSAL,
         **kwargs: Any,
     ) -> None:
         if vision_config is None:
@@ -103,8 +102,8 @@ class DeepFeverAVConfig(PreTrainedConfig):
         ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if len(output_names) != 2:
-            raise ValueError(f"output_names must name the 2 outputs (arousal, valence), got {output_names!r}")
+        if sorted(output_names) != sorted(VALENCE_AROUSAL):
+            raise ValueError(f"output_names must name the 2 outputs, valence and arousal (in any order), got {output_names!r}")
 
         self.vision_config = vision_config
         self.freeze_vision_model = freeze_vision_model
@@ -124,4 +123,4 @@ class DeepFeverAVConfig(PreTrainedConfig):
         super().__init__(**kwargs)
 
 
-__all__ = ["AV_OUTPUT_NAMES", "DeepFeverAVConfig"]
+__all__ = ["DeepFeverAVConfig", "FUSION_TYPES", "RNN_TYPES"]

@@ -8,6 +8,7 @@ configuration (relative import).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import timm
@@ -15,10 +16,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
-from .configuration_deepfever import DeepFeverConfig
+from .configuration_deepfever import VALENCE_AROUSAL, DeepFeverConfig
 
 # Written into config.auto_map on save so that one saved folder serves every Auto class via remote code.
 _AUTO_MAP = {
@@ -26,6 +29,8 @@ _AUTO_MAP = {
     "AutoModel": "modeling_deepfever.DeepFeverModel",
     "AutoModelForImageClassification": "modeling_deepfever.DeepFeverForExpressionRecognition",
 }
+
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
 @dataclass
@@ -35,15 +40,19 @@ class DeepFeverExpressionOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
-            Cross-entropy on the expressions plus the weighted valence/arousal regression loss, over the targets given.
+            The recipes' objective over the targets given: the expression term (class-weighted cross-entropy by
+            default, see `problem_type`) plus `valence_arousal_loss_weight` times the valence/arousal term
+            (`valence_arousal_loss`: 1 - CCC by default). See [`expression_recognition_loss`].
         logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
             Expression logits (AffectNet order by default).
         valence_arousal (`torch.FloatTensor` of shape `(batch_size, 2)`):
-            Valence and arousal in [-1, 1].
+            `[..., 0]` valence, `[..., 1]` arousal, in [-1, 1].
         pooler_output (`torch.FloatTensor` of shape `(batch_size, embedding_dim)`):
             The L2-normalised expression vector (same as [`DeepFeverModel`]'s `pooler_output`).
         last_hidden_state (`torch.FloatTensor`):
             The backbone's final feature map.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned with `output_hidden_states`):
+            The backbone's feature map after each stage (see [`DeepFeverModel`]).
     """
 
     loss: torch.FloatTensor | None = None
@@ -51,6 +60,7 @@ class DeepFeverExpressionOutput(ModelOutput):
     valence_arousal: torch.FloatTensor | None = None
     pooler_output: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
@@ -78,6 +88,70 @@ def _check_pixel_values(pixel_values: Any, image_size: int) -> None:
         raise ValueError("pixel_values holds an empty batch")
 
 
+def _reject_attentions(output_attentions: Any) -> None:
+    if output_attentions:
+        raise ValueError("DeepFEVER has no attention maps to return: call it without output_attentions")
+
+
+@cache
+def _checkpointing_class(stage_class: type[nn.Module]) -> type[nn.Module]:
+    """`stage_class` made a `GradientCheckpointingLayer`: same module, same weights, checkpointable forward."""
+    return type(
+        stage_class.__name__,
+        (stage_class, GradientCheckpointingLayer),
+        {"__module__": __name__, "__qualname__": f"checkpointing.{stage_class.__qualname__}", "__reduce_ex__": _reduce_stage},
+    )
+
+
+def _rebuild_stage(stage_class: type[nn.Module]) -> nn.Module:
+    checkpointing = _checkpointing_class(stage_class)
+    return checkpointing.__new__(checkpointing)
+
+
+def _reduce_stage(stage: nn.Module, protocol: int) -> tuple:
+    # Pickled (and deep-copied) through the timm class it wraps, which is importable by name.
+    return _rebuild_stage, (type(stage).__mro__[1],), stage.__getstate__()
+
+
+def make_stages_checkpointable(backbone: nn.Module) -> list[str]:
+    """Turn the backbone's stages (timm's `feature_info` modules that hold weights) into gradient-checkpointing
+    layers, in place; returns their names.
+
+    Each stage keeps its class's behaviour, its parameters and its state-dict keys; it also becomes a
+    [`~transformers.modeling_layers.GradientCheckpointingLayer`], so transformers' `activation_checkpointing_enable`
+    (and the deprecated `gradient_checkpointing_enable`) switches it on with the function and options the user
+    asked for, and `is_activation_checkpointing` reports it.
+    """
+    names: list[str] = []
+    for info in getattr(backbone, "feature_info", None) or []:
+        name = info.get("module") if isinstance(info, dict) else None
+        if not name or any(name == kept or name.startswith(f"{kept}.") or kept.startswith(f"{name}.") for kept in names):
+            continue  # a stage inside (or around) one already chosen: checkpoint each part of the graph once
+        try:
+            stage = backbone.get_submodule(name)
+        except AttributeError:
+            continue
+        if isinstance(stage, GradientCheckpointingLayer) or next(stage.parameters(), None) is None:
+            continue
+        # Not a wrapper module: that would change every state-dict key below it (saved checkpoints, timm's
+        # pretrained weights). A subclass of the stage's own class keeps them.
+        stage.__class__ = _checkpointing_class(type(stage))
+        names.append(name)
+    return names
+
+
+def _create_backbone(config: DeepFeverConfig) -> nn.Module:
+    # Never pretrained here: from_pretrained must not download anything (see load_backbone_pretrained_weights).
+    return timm.create_model(
+        config.backbone,
+        pretrained=False,
+        num_classes=0,
+        drop_rate=config.drop_rate,
+        drop_path_rate=config.drop_path_rate,
+        **config.backbone_kwargs,
+    )
+
+
 class DeepFeverProjection(nn.Module):
     """Pooled backbone features -> L2-normalised expression vector."""
 
@@ -91,13 +165,13 @@ class DeepFeverProjection(nn.Module):
 
 
 class DeepFeverHeads(nn.Module):
-    """Expression logits and valence/arousal, both computed from the expression vector."""
+    """Expression logits and (valence, arousal), both computed from the expression vector."""
 
     def __init__(self, config: DeepFeverConfig) -> None:
         super().__init__()
         hidden, dropout = config.head_hidden_dim, config.head_dropout
         self.expression = _mlp(config.embedding_dim, hidden, config.num_labels, dropout)
-        self.valence_arousal = _mlp(config.embedding_dim, hidden, 2, dropout)
+        self.valence_arousal = _mlp(config.embedding_dim, hidden, len(VALENCE_AROUSAL), dropout)
 
     def forward(self, vector: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.expression(vector), torch.tanh(self.valence_arousal(vector))
@@ -109,22 +183,35 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
+    # The loss is a mean over the batch's own targets; Trainer must not pass `num_items_in_batch`.
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module: nn.Module) -> None:
-        # Only our own layers: the default would re-initialise every conv/norm of the timm backbone,
-        # wiping timm's init and any pretrained backbone weights.
-        if isinstance(module, (DeepFeverProjection, DeepFeverHeads)):
-            for layer in module.modules():
-                if isinstance(layer, nn.Linear):
-                    nn.init.trunc_normal_(layer.weight, std=0.02)
-                    nn.init.zeros_(layer.bias)
-        elif hasattr(module, "init_non_persistent_buffers"):
-            # timm models with computed buffers (e.g. relative-position tables) are not in the checkpoint.
-            module.init_non_persistent_buffers()
+        """Initialise `module`'s own parameters and buffers (transformers skips those a checkpoint loaded).
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func: Any = None, **_: Any):
-        # timm knows where its blocks are; delegate instead of wrapping modules ourselves.
-        self.base_model.backbone.set_grad_checkpointing(enable)
+        Backbone modules get exactly what timm would give them in a freshly created backbone (timm's own,
+        architecture-specific init and buffers, see `DeepFeverModel._timm_reference`), so a new model keeps timm's
+        init and a checkpoint that lacks some backbone keys gets sound values for them. Our linear layers get
+        a truncated normal (std 0.02) and zero bias.
+        """
+        reference_name = self._backbone_module_names().get(id(module)) if isinstance(self, DeepFeverModel) else None
+        if reference_name is not None:
+            reference = self._timm_reference()
+            prefix = f"{reference_name}." if reference_name else ""
+            for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                if tensor is not None:
+                    init.copy_(tensor, reference[prefix + name])
+        elif isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        try:
+            super().initialize_weights()
+        finally:
+            release_timm_references(self)
 
     def load_backbone_pretrained_weights(self) -> None:
         """Copy timm's pretrained weights for `config.backbone` into the backbone (downloads through timm).
@@ -141,38 +228,83 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
         super().save_pretrained(save_directory, *args, **kwargs)
 
 
+def release_timm_references(model: nn.Module) -> None:
+    """Drop the reference backbones `_init_weights` built for every `DeepFeverModel` inside `model`."""
+    for module in model.modules():
+        if isinstance(module, DeepFeverModel):
+            module.__dict__.pop("_timm_reference_state", None)
+            module.__dict__.pop("_backbone_names", None)
+
+
 class DeepFeverModel(DeepFeverPreTrainedModel):
-    """The expression-vector extractor: `pooler_output` is the L2-normalised expression vector."""
+    """The expression-vector extractor: `pooler_output` is the L2-normalised expression vector.
+
+    With `output_hidden_states`, `hidden_states` holds the backbone's feature map after each of its stages (timm's
+    `forward_intermediates`, the stages `backbone.feature_info` lists); a list of indices selects some of them
+    (e.g. `[-2, -1]`).
+    """
 
     # Loading a checkpoint saved with heads into the bare extractor simply leaves the heads out.
     _keys_to_ignore_on_load_unexpected = [r"^heads\."]
 
     def __init__(self, config: DeepFeverConfig) -> None:
         super().__init__(config)
-        # Never pretrained here: from_pretrained must not download anything (see load_backbone_pretrained_weights).
-        self.backbone = timm.create_model(
-            config.backbone,
-            pretrained=False,
-            num_classes=0,
-            drop_rate=config.drop_rate,
-            drop_path_rate=config.drop_path_rate,
-            **config.backbone_kwargs,
-        )
+        self.backbone = _create_backbone(config)
+        self.checkpointing_stages = make_stages_checkpointable(self.backbone)
+        self.supports_gradient_checkpointing = bool(self.checkpointing_stages)
         pooled_dim = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
         self.projection = DeepFeverProjection(pooled_dim, config.embedding_dim, config.projection_dropout)
         self.post_init()
 
+    def _backbone_module_names(self) -> dict[int, str]:
+        names = self.__dict__.get("_backbone_names")
+        if names is None:
+            names = {id(module): name for name, module in self.backbone.named_modules()}
+            self.__dict__["_backbone_names"] = names
+        return names
+
+    def _timm_reference(self) -> dict[str, torch.Tensor]:
+        """Parameters and buffers of a freshly created backbone of this config (built once per init pass)."""
+        state = self.__dict__.get("_timm_reference_state")
+        if state is None:
+            with torch.device("cpu"):
+                reference = _create_backbone(self.config)
+            state = {**dict(reference.named_parameters()), **dict(reference.named_buffers())}
+            self.__dict__["_timm_reference_state"] = state
+        return state
+
     def forward(
-        self, pixel_values: torch.Tensor, return_dict: bool | None = None, **kwargs: Any
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | list[int] | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs: Any,
     ) -> BaseModelOutputWithPooling | tuple[torch.Tensor, ...]:
+        r"""
+        output_hidden_states (`bool` or `list[int]`, *optional*):
+            Return the backbone's feature map after each stage (`True`) or after the stages at these indices.
+            Defaults to `config.output_hidden_states`.
+        """
         _check_pixel_values(pixel_values, self.config.image_size)
+        _reject_attentions(output_attentions)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = self.config.return_dict if return_dict is None else return_dict
         pixel_values = pixel_values.to(dtype=self.dtype)
-        feature_map = self.backbone.forward_features(pixel_values)
+        hidden_states = None
+        if output_hidden_states is not False and output_hidden_states is not None:
+            if not hasattr(self.backbone, "forward_intermediates"):
+                raise ValueError(f"timm's {self.config.backbone} has no forward_intermediates: it cannot return hidden states")
+            indices = None if output_hidden_states is True else list(output_hidden_states)
+            feature_map, intermediates = self.backbone.forward_intermediates(pixel_values, indices=indices)
+            hidden_states = tuple(intermediates)
+        else:
+            feature_map = self.backbone.forward_features(pixel_values)
         pooled = self.backbone.forward_head(feature_map, pre_logits=True)
         vector = self.projection(pooled)
-        if return_dict is False:
-            return (feature_map, vector)
-        return BaseModelOutputWithPooling(last_hidden_state=feature_map, pooler_output=vector)
+        output = BaseModelOutputWithPooling(last_hidden_state=feature_map, pooler_output=vector, hidden_states=hidden_states)
+        return output if return_dict else output.to_tuple()
 
 
 def concordance_correlation(
@@ -235,37 +367,109 @@ def ccc_loss(
     return per_column.sum() / usable.sum().clamp(min=1).to(per_column.dtype)
 
 
+def expression_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy on expression logits ``(N, C)`` over the rows with a label, optionally class-weighted.
+
+    ``loss = Σ_i w[y_i]·(-log softmax(logits_i)[y_i]) / Σ_i w[y_i]`` over rows with ``y_i >= 0`` (a negative label,
+    e.g. -100, marks a row without one; PyTorch's weighted mean); 0 with a zero gradient when no row has a label.
+    Labels must lie below ``C``. Computed in float32.
+    """
+    labels = labels.reshape(-1).to(device=logits.device).long()
+    valid = labels >= 0
+    safe_labels = torch.where(valid, labels, torch.zeros_like(labels))
+    weights = None if class_weights is None else class_weights.to(device=logits.device, dtype=torch.float32)
+    per_row = F.cross_entropy(logits.float(), safe_labels, weight=weights, reduction="none") * valid
+    row_weights = valid.float() if weights is None else weights[safe_labels] * valid
+    return per_row.sum() / row_weights.sum().clamp(min=torch.finfo(torch.float32).tiny)
+
+
+def valence_arousal_loss(predicted: torch.Tensor, targets: torch.Tensor, kind: str = "ccc") -> torch.Tensor:
+    """The valence/arousal term: ``"ccc"``, :func:`ccc_loss` (1 - CCC per dimension, averaged), or ``"mse"``, the
+    mean squared error over the finite targets. NaN targets are ignored; 0 (with a zero gradient) without any."""
+    if predicted.shape != targets.shape:
+        raise ValueError(f"valence_arousal targets must have shape {tuple(predicted.shape)}, got {tuple(targets.shape)}")
+    targets = targets.to(device=predicted.device, dtype=torch.float32)
+    if kind == "ccc":
+        return ccc_loss(predicted.float(), targets)
+    if kind == "mse":
+        valid = torch.isfinite(targets)
+        error = torch.where(valid, predicted.float() - torch.where(valid, targets, torch.zeros_like(targets)), 0.0)
+        return error.pow(2).sum() / valid.sum().clamp(min=1)
+    raise ValueError(f"valence_arousal_loss must be 'ccc' or 'mse', got {kind!r}")
+
+
+def resolve_problem_type(config: DeepFeverConfig, labels: torch.Tensor) -> str:
+    """`config.problem_type`, or what transformers infers from the labels when it is unset (without writing it back)."""
+    problem_type = config.problem_type
+    if problem_type is None:
+        if config.num_labels == 1:
+            problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
+    return problem_type
+
+
+def expression_loss(logits: torch.Tensor, labels: torch.Tensor, config: DeepFeverConfig) -> torch.Tensor:
+    """The expression term for `config.problem_type` (see [`DeepFeverConfig`]), in float32."""
+    problem_type = resolve_problem_type(config, labels)
+    labels = labels.to(logits.device)
+    weights = config.expression_class_weights
+    if weights is not None:
+        if len(weights) != logits.shape[-1]:
+            raise ValueError(f"config.expression_class_weights holds {len(weights)} weights for {logits.shape[-1]} labels")
+        weights = torch.tensor(weights, dtype=torch.float32, device=logits.device)
+    if problem_type == "single_label_classification":
+        return expression_cross_entropy(logits, labels, weights)
+    if problem_type == "multi_label_classification":
+        if labels.shape != logits.shape:
+            raise ValueError(f"multi-label targets must have the logits' shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float(), weight=weights)
+    if weights is not None:
+        raise ValueError("expression_class_weights do not apply to problem_type='regression'")
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits.float().reshape(-1), labels.float().reshape(-1))
+    if labels.shape != logits.shape:
+        raise ValueError(f"regression targets must have the logits' shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
+    return F.mse_loss(logits.float(), labels.float())
+
+
 def expression_recognition_loss(
     logits: torch.Tensor,
     valence_arousal: torch.Tensor,
     labels: torch.Tensor | None,
     valence_arousal_targets: torch.Tensor | None,
-    valence_arousal_weight: float = 1.0,
-) -> torch.Tensor:
-    """Cross-entropy over valid labels (>= 0) + weighted MSE over finite valence/arousal targets.
+    config: DeepFeverConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss [`DeepFeverForExpressionRecognition`] returns, which is also the training recipes' supervised loss.
 
-    A kind of target absent from the whole batch contributes exactly zero (with a defined gradient).
+    ``loss = expression term + config.valence_arousal_loss_weight * valence/arousal term``, each over the targets
+    given (a missing kind contributes nothing; see [`expression_loss`], [`valence_arousal_loss`]).
+    Returns ``(loss, terms)`` with ``terms["expression"]`` / ``terms["valence_arousal"]`` for the kinds given.
     """
+    terms: dict[str, torch.Tensor] = {}
     loss = logits.new_zeros((), dtype=torch.float32)
     if labels is not None:
-        labels = labels.to(logits.device).long()
-        valid = labels >= 0
-        if valid.any():
-            loss = loss + F.cross_entropy(logits[valid].float(), labels[valid])
+        terms["expression"] = expression_loss(logits, labels, config)
+        loss = loss + terms["expression"]
     if valence_arousal_targets is not None:
-        targets = valence_arousal_targets.to(valence_arousal.device, torch.float32)
-        valid = torch.isfinite(targets)
-        if valid.any():
-            loss = loss + valence_arousal_weight * F.mse_loss(valence_arousal.float()[valid], targets[valid])
-    return loss
+        terms["valence_arousal"] = valence_arousal_loss(valence_arousal, valence_arousal_targets, config.valence_arousal_loss)
+        loss = loss + config.valence_arousal_loss_weight * terms["valence_arousal"]
+    return loss, terms
 
 
 class DeepFeverForExpressionRecognition(DeepFeverPreTrainedModel):
-    """DeepFEVER with its heads: 8 AffectNet expression logits and valence/arousal in [-1, 1]."""
+    """DeepFEVER with its heads: expression logits (AffectNet's 8 by default) and (valence, arousal) in [-1, 1]."""
 
     def __init__(self, config: DeepFeverConfig) -> None:
         super().__init__(config)
         self.deepfever = DeepFeverModel(config)
+        self.supports_gradient_checkpointing = self.deepfever.supports_gradient_checkpointing
         self.heads = DeepFeverHeads(config)
         self.post_init()
 
@@ -274,34 +478,36 @@ class DeepFeverForExpressionRecognition(DeepFeverPreTrainedModel):
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         valence_arousal: torch.Tensor | None = None,
+        output_hidden_states: bool | list[int] | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs: Any,
     ) -> DeepFeverExpressionOutput | tuple[torch.Tensor, ...]:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Expression ids; negative values (e.g. -100) mark rows without an expression label.
+        labels (`torch.Tensor`, *optional*):
+            Expression targets, read by `config.problem_type`: by default expression ids `(batch_size,)`, a negative
+            value (e.g. -100) marking a row without an expression label.
         valence_arousal (`torch.FloatTensor` of shape `(batch_size, 2)`, *optional*):
-            Valence/arousal targets; NaN marks a missing value.
+            (valence, arousal) targets; NaN marks a missing value.
+        output_hidden_states (`bool` or `list[int]`, *optional*):
+            Return the backbone's feature map after each stage (see [`DeepFeverModel`]).
         """
-        base = self.deepfever(pixel_values)
+        _reject_attentions(output_attentions)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        base = self.deepfever(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits, predicted_va = self.heads(base.pooler_output)
         loss = None
         if labels is not None or valence_arousal is not None:
-            if valence_arousal is not None and tuple(valence_arousal.shape) != tuple(predicted_va.shape):
-                raise ValueError(
-                    f"valence_arousal targets must have shape {tuple(predicted_va.shape)}, got {tuple(valence_arousal.shape)}"
-                )
-            loss = expression_recognition_loss(
-                logits, predicted_va, labels, valence_arousal, self.config.valence_arousal_loss_weight
-            )
+            loss, _ = expression_recognition_loss(logits, predicted_va, labels, valence_arousal, self.config)
         output = DeepFeverExpressionOutput(
             loss=loss,
             logits=logits,
             valence_arousal=predicted_va,
             pooler_output=base.pooler_output,
             last_hidden_state=base.last_hidden_state,
+            hidden_states=base.hidden_states,
         )
-        return output if return_dict is not False else output.to_tuple()
+        return output if return_dict else output.to_tuple()
 
 
 DeepFeverConfig.register_for_auto_class()
@@ -310,10 +516,14 @@ DeepFeverForExpressionRecognition.register_for_auto_class("AutoModelForImageClas
 
 __all__ = [
     "DeepFeverExpressionOutput",
-    "ccc_loss",
-    "concordance_correlation",
     "DeepFeverForExpressionRecognition",
     "DeepFeverModel",
     "DeepFeverPreTrainedModel",
+    "ccc_loss",
+    "concordance_correlation",
+    "expression_cross_entropy",
+    "expression_loss",
     "expression_recognition_loss",
+    "make_stages_checkpointable",
+    "valence_arousal_loss",
 ]
