@@ -45,8 +45,9 @@ def test_chunks_follow_the_label_grid(recola_dir):
     assert recording.num_steps == extractor.num_steps(info.frames, info.samplerate)
     # Gold labels land on their step: label k (time k * 40 ms) is step k.
     labelled = min(len(row["time"]), recording.num_steps)
-    assert np.allclose(recording.labels[:labelled, 0].numpy(), np.asarray(row["arousal"])[:labelled], atol=1e-6)
-    assert np.allclose(recording.labels[:labelled, 1].numpy(), np.asarray(row["valence"])[:labelled], atol=1e-6)
+    # Label columns follow the one order of the package: (valence, arousal).
+    assert np.allclose(recording.labels[:labelled, 0].numpy(), np.asarray(row["valence"])[:labelled], atol=1e-6)
+    assert np.allclose(recording.labels[:labelled, 1].numpy(), np.asarray(row["arousal"])[:labelled], atol=1e-6)
     recording.visual, recording.face_mask = torch.randn(recording.num_steps, 4), torch.ones(recording.num_steps, dtype=torch.bool)
     chunks = RecordingChunks([recording], extractor, chunk_steps=16)
     assert len(chunks) == -(-recording.num_steps // 16)
@@ -87,7 +88,7 @@ def test_train_resume_and_reload(recola_dir, tmp_path):
     split = load_recola(recola_dir)["dev"][0]
     audio, rate = soundfile.read(split["audio"], dtype="float32")
     with torch.no_grad():
-        prediction = model(**processor(audio=audio, sampling_rate=rate)).arousal_valence
+        prediction = model(**processor(audio=audio, sampling_rate=rate)).valence_arousal
     assert prediction.shape[-1] == 2 and torch.isfinite(prediction).all()
 
 

@@ -101,7 +101,7 @@ def test_video_with_audio_writes_trace_and_plot(tmp_path, model_dir, capsys):
                "--face-detector", "centre"])  # the generated video's face is synthetic: no Haar detection
     assert code == 0
     rows = _read(output)
-    assert list(rows[0]) == ["time_s", "arousal", "valence", "face_found", "audio_present"]
+    assert list(rows[0]) == ["time_s", "valence", "arousal", "face_found", "audio_present"]  # valence first, like extract
     times = [float(r["time_s"]) for r in rows]
     assert times[0] == 0.0 and np.allclose(np.diff(times), 0.04)  # one row every 40 ms
     assert abs(times[-1] - SECONDS) <= 0.1
@@ -109,6 +109,31 @@ def test_video_with_audio_writes_trace_and_plot(tmp_path, model_dir, capsys):
     assert sum(int(r["face_found"]) for r in rows) >= SECONDS * FPS - 1
     assert sum(int(r["audio_present"]) for r in rows) >= SECONDS * FPS - 1
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("output_names", [["valence", "arousal"], ["arousal", "valence"]])
+def test_csv_columns_hold_what_they_name(tmp_path, model_dir, output_names):
+    """A model whose head says valence 0.25 and arousal -0.5 at every step (in either unit order of its config)."""
+    import json
+
+    folder = tmp_path / "constant"
+    model = DeepFeverAVModel.from_pretrained(model_dir)
+    model.config.output_names = output_names
+    values = {"valence": 0.25, "arousal": -0.5}
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([values[name] for name in output_names]))
+    model.save_pretrained(folder)
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        if (model_dir / name).is_file():
+            (folder / name).write_text((model_dir / name).read_text())
+    assert json.loads((folder / "config.json").read_text())["output_names"] == output_names
+    output = tmp_path / "trace.csv"
+    media = write_media(tmp_path / "clip.mp4")
+    assert cli(["video", str(media), "--model", str(folder), "--output", str(output), "--device", "cpu",
+                "--face-detector", "centre"]) == 0
+    rows = _read(output)
+    assert {float(r["valence"]) for r in rows} == {0.25} and {float(r["arousal"]) for r in rows} == {-0.5}
 
 
 def test_video_without_audio_runs_on_the_face(tmp_path, model_dir, capsys):

@@ -1,10 +1,10 @@
-"""`deepfever video`: a face video -> arousal and valence every 40 ms (CSV) and a plot of both traces.
+"""`deepfever video`: a face video -> valence and arousal every 40 ms (CSV) and a plot of both traces.
 
 Frames and the audio track are decoded with PyAV (`pip install 'hf_deepfever[video]'`). The face in each frame
 is found with OpenCV's Haar cascade when `pip install 'hf_deepfever[face]'` is installed; otherwise the centre of
 the frame is used (with a warning). A file without an audio track is predicted from the face alone, one without
-a video stream from the voice alone (both said on stderr). CSV columns: `time_s, arousal, valence,
-face_found, audio_present`. Files are written under a temporary name and renamed when complete.
+a video stream from the voice alone (both said on stderr). CSV columns: `time_s, valence, arousal,
+face_found, audio_present` (valence first, like `deepfever extract`). Files are written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_output
+from ..core.vocabulary import VALENCE_AROUSAL
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -22,7 +23,7 @@ PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "video",
-        help="Arousal/valence traces of a face video with DeepFEVER-AV (CSV every 40 ms, optional plot).",
+        help="Valence/arousal traces of a face video with DeepFEVER-AV (CSV every 40 ms, optional plot).",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,9 +45,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def write_csv(trace: Any, output: Path) -> None:
+    columns = ["time_s", *VALENCE_AROUSAL, "face_found", "audio_present"]
     with atomic_output(output) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write("time_s,arousal,valence,face_found,audio_present\n")
-        for row in zip(trace.time, trace.arousal, trace.valence, trace.face_found, trace.audio_present):
+        handle.write(",".join(columns) + "\n")
+        values = (getattr(trace, name) for name in VALENCE_AROUSAL)
+        for row in zip(trace.time, *values, trace.face_found, trace.audio_present):
             handle.write(f"{row[0]:.2f},{row[1]:.6f},{row[2]:.6f},{int(row[3])},{int(row[4])}\n")
 
 
@@ -57,8 +60,9 @@ def write_plot(trace: Any, output: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(10, 3.5))
-    axis.plot(trace.time, trace.arousal, label="arousal", color="tab:red", linewidth=1.2)
-    axis.plot(trace.time, trace.valence, label="valence", color="tab:blue", linewidth=1.2)
+    colours = {"valence": "tab:blue", "arousal": "tab:red"}
+    for name in VALENCE_AROUSAL:
+        axis.plot(trace.time, getattr(trace, name), label=name, color=colours[name], linewidth=1.2)
     axis.axhline(0.0, color="grey", linewidth=0.6)
     axis.set_xlabel("time (s)")
     axis.set_ylabel("prediction")
@@ -91,11 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"output folder does not exist: {target.parent}")
     if args.chunk_seconds <= 0:
         raise ValueError(f"--chunk-seconds must be > 0, got {args.chunk_seconds}")
-    try:
-        import_av()
-    except ImportError as error:
-        print(f"deepfever video: error: {error}", file=sys.stderr)
-        return 2
+    import_av()  # fail before loading the model when PyAV is missing
 
     device = resolve_device(args.device)
     model, processor = load_model_and_processor(args.model, kind="audio-visual", trust_remote_code=args.trust_remote_code)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"deepfever video: {source.name}: {note}", file=sys.stderr)
     write_csv(trace, output)
     if plot is not None:
-        write_plot(trace, plot, title=f"{source.name}: arousal and valence")
+        write_plot(trace, plot, title=f"{source.name}: valence and arousal")
     print(
         f"{len(trace.time)} steps ({trace.time[-1] if len(trace.time) else 0:.2f} s), faces in "
         f"{int(trace.face_found.sum())}, audio in {int(trace.audio_present.sum())} -> {output}"

@@ -1,4 +1,4 @@
-"""Train DeepFEVER-AV on RECOLA (AVEC 2016 layout): arousal and valence every 40 ms from face video and voice.
+"""Train DeepFEVER-AV on RECOLA (AVEC 2016 layout): valence and arousal every 40 ms from face video and voice.
 
 The visual stream is a frozen DeepFEVER extractor (``--vision_model``, e.g. the distilled student); its vectors
 are computed once per recording and cached. The audio encoder, fusion and recurrent network are trained on
@@ -36,6 +36,7 @@ from .arguments import TrainingLoopArguments, parse_arguments, to_json_dict
 from .av_data import RecordingChunks, attach_visual_features, recordings_from_split
 from .checkpointing import resolve_checkpoint
 from ..core.eval_results import DATASET_KIND_KEY, dataset_kind
+from ..core.vocabulary import VALENCE_AROUSAL
 from .export import export_model
 from .loop import TrainingData, append_log, make_accelerator, train
 
@@ -152,7 +153,7 @@ def build_av_model(
 
 
 class AVTask:
-    """1 - CCC per dimension on a chunk batch; CCC on dev over whole recordings."""
+    """The model's own loss (1 - CCC per dimension, averaged) on a chunk batch; CCC on dev over whole recordings."""
 
     def __init__(self, evaluator: Any) -> None:
         self.evaluator = evaluator
@@ -160,11 +161,10 @@ class AVTask:
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        labels = batch.pop("labels")
         output = model(**batch)
-        per_dimension = ccc_loss(output.arousal_valence, labels, batch["attention_mask"], reduction="none")
-        loss = ccc_loss(output.arousal_valence, labels, batch["attention_mask"])  # what model(..., labels=...) returns
-        return loss, {"arousal_ccc_loss": per_dimension[0].detach(), "valence_ccc_loss": per_dimension[1].detach()}
+        with torch.no_grad():
+            per_dimension = ccc_loss(output.valence_arousal, batch["labels"], batch["attention_mask"], reduction="none")
+        return output.loss, {f"{name}_ccc_loss": per_dimension[i] for i, name in enumerate(VALENCE_AROUSAL)}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return self.evaluator(model)
@@ -190,7 +190,7 @@ class DevEvaluator:
             labels = row.pop("labels")
             keep = row["attention_mask"].bool()
             batch = {key: value[None].to(device) for key, value in row.items()}
-            output = model(**batch).arousal_valence[0].float().cpu()
+            output = model(**batch).valence_arousal[0].float().cpu()
             predicted.append(output[keep].numpy())
             gold.append(labels[keep].numpy())
         model.train(was_training)
@@ -200,7 +200,7 @@ class DevEvaluator:
         predicted, gold = self.predictions(model)
         baseline = np.broadcast_to(self.train_mean, gold.shape)
         results: dict[str, float] = {}
-        for column, name in enumerate(("arousal", "valence")):
+        for column, name in enumerate(VALENCE_AROUSAL):
             results[f"recola_dev_{name}_ccc"] = ccc(predicted[:, column], gold[:, column])
             results[f"recola_dev_train_mean_{name}_ccc"] = ccc(baseline[:, column], gold[:, column])
         results["recola_dev_mean_ccc"] = (results["recola_dev_arousal_ccc"] + results["recola_dev_valence_ccc"]) / 2

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from ..core.files import atomic_output
+from ..core.vocabulary import VALENCE_AROUSAL
 from ..video.faces import FaceLocator
 from ..video.trace import compute_visual_features
 from .teacher_cache import teacher_fingerprint
@@ -44,7 +45,7 @@ class Recording:
     audio: str
     video: str | None
     num_steps: int
-    labels: torch.Tensor  # (num_steps, 2) arousal, valence; NaN where unlabelled
+    labels: torch.Tensor  # (num_steps, 2) in VALENCE_AROUSAL order (valence, arousal); NaN where unlabelled
     visual: torch.Tensor | None = None  # (num_steps, embedding_dim)
     face_mask: torch.Tensor | None = None  # (num_steps,) bool
 
@@ -63,7 +64,7 @@ def recordings_from_split(split: Any, extractor: Any, max_recordings: int | None
         if times.size:
             index = np.rint(times / step_s).astype(np.int64)
             keep = (index >= 0) & (index < num_steps)
-            values = np.stack([np.asarray(row["arousal"]), np.asarray(row["valence"])], axis=1)[keep]
+            values = np.stack([np.asarray(row[name]) for name in VALENCE_AROUSAL], axis=1)[keep]
             labels[torch.from_numpy(index[keep])] = torch.from_numpy(values.astype(np.float32))
         recordings.append(Recording(row["id"], row["audio"], row["video"], num_steps, labels))
         if max_recordings is not None and len(recordings) >= max_recordings:

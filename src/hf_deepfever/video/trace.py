@@ -1,4 +1,4 @@
-"""Arousal/valence traces of a face video with DeepFEVER-AV: decode, locate faces, run the model step by step.
+"""Valence/arousal traces of a face video with DeepFEVER-AV: decode, locate faces, run the model step by step.
 
 A file without an audio track runs on the face alone (no audio features; the model's audio mask marks every
 step as missing). A file without a video stream runs on the voice alone (``face_mask`` all False). Long files
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.vocabulary import VALENCE_AROUSAL
 from .decode import decode_audio, frames_at_steps, probe_video, steps_for_duration
 from .faces import FaceLocator
 
@@ -26,11 +27,11 @@ _FRAME_BATCH = 64
 
 @dataclass
 class Trace:
-    """Predictions every step: time (s), arousal, valence, whether a face / audio was there."""
+    """Predictions every step: time (s), valence, arousal, whether a face / audio was there."""
 
     time: np.ndarray
-    arousal: np.ndarray
     valence: np.ndarray
+    arousal: np.ndarray
     face_found: np.ndarray
     audio_present: np.ndarray
     notes: list[str]
@@ -90,7 +91,7 @@ def predict_trace(
     device: torch.device | str = "cpu",
     chunk_steps: int = 1500,
 ) -> Trace:
-    """Arousal and valence of ``path`` every label step (the feature extractor's ``step_ms``)."""
+    """Valence and arousal of ``path`` every label step (the feature extractor's ``step_ms``)."""
     info = probe_video(path)
     if not info.has_video and not info.has_audio:
         raise ValueError(f"{path}: no video stream and no audio track; nothing to predict from")
@@ -126,12 +127,12 @@ def predict_trace(
             inputs["input_features"] = extractor.step_features(audio, first, count, extractor.sampling_rate)[None]
             inputs["audio_mask"] = audio_present[None, first : first + count]
         inputs = {key: value.to(device) for key, value in inputs.items()}
-        predictions.append(model(**inputs).arousal_valence[0].float().cpu())
-    values = torch.cat(predictions).numpy()
+        predictions.append(model(**inputs).valence_arousal[0].float().cpu())
+    values = dict(zip(VALENCE_AROUSAL, torch.cat(predictions).numpy().T))
     return Trace(
         time=np.arange(num_steps) * step_s,
-        arousal=values[:, 0],
-        valence=values[:, 1],
+        valence=values["valence"],
+        arousal=values["arousal"],
         face_found=face_mask.numpy(),
         audio_present=audio_present.numpy(),
         notes=notes,
