@@ -141,3 +141,27 @@ def test_distill_with_cached_and_online_teacher(corpora, tmp_path, capsys):
     entries = [e for e in _log(online_out) if "train_loss" in e]
     assert len(entries) == 2 and all(e["train_kd"] > 0 and e["train_geometry"] > 0 for e in entries)
     assert (online_out / "model.safetensors").is_file()
+
+
+def test_distillation_ground_truth_term_is_the_students_own_loss():
+    """The ground-truth term equals `student(..., labels=..., valence_arousal=...).loss` with the student's config."""
+    from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition
+    from hf_deepfever.training.distill import DistillationArguments, DistillationTask
+
+    torch.manual_seed(0)
+    student = DeepFeverForExpressionRecognition(DeepFeverConfig(backbone="test_resnet", image_size=32, embedding_dim=8)).eval()
+    generator = torch.Generator().manual_seed(0)
+    batch = {
+        "pixel_values": torch.randn(5, 3, 32, 32, generator=generator),
+        "labels": torch.tensor([1, -100, 4, 4, 0]),
+        "valence_arousal": torch.tensor([[0.2, -0.1], [float("nan"), 0.3], [0.5, 0.6], [-0.4, float("nan")], [0.0, 0.1]]),
+        "row_index": torch.arange(5),
+    }
+    cached = {"logits": torch.randn(5, 8, generator=generator), "valence_arousal": torch.rand(5, 2, generator=generator),
+              "vectors": torch.randn(5, 8, generator=generator)}
+    only_truth = DistillationArguments(kd_weight=0.0, va_distill_weight=0.0, geometry_weight=0.0, ground_truth_weight=1.0)
+    task = DistillationTask(only_truth, evaluator=None, config=student.config, cached=cached)
+    with torch.no_grad():
+        loss, terms = task.compute_loss(student, batch, {})
+        reference = student(pixel_values=batch["pixel_values"], labels=batch["labels"], valence_arousal=batch["valence_arousal"]).loss
+    assert torch.allclose(loss, reference, atol=1e-6) and torch.allclose(terms["ground_truth"], reference, atol=1e-6)

@@ -181,3 +181,54 @@ def test_teacher_trains_and_exports_a_hub_ready_folder(tmp_path):
 
     model = AutoModelForImageClassification.from_pretrained(out)
     assert type(model).__name__ == "DeepFeverForExpressionRecognition" and model.config.image_size == 32
+
+
+def _supervised_batch(batch: int = 6, side: int = 32) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    valence_arousal = torch.rand(batch, 2, generator=generator) * 2 - 1
+    valence_arousal[1, 0] = float("nan")
+    return {
+        "pixel_values": torch.randn(batch, 3, side, side, generator=generator),
+        "labels": torch.tensor([0, 3, -100, 7, 1, 3])[:batch],
+        "valence_arousal": valence_arousal,
+    }
+
+
+@pytest.mark.parametrize("valence_arousal_loss", ["ccc", "mse"])
+def test_teacher_loss_is_the_models_own_loss(valence_arousal_loss):
+    """What the recipe optimises equals `model(..., labels=..., valence_arousal=...).loss` with the saved config."""
+    from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition
+    from hf_deepfever.training.losses import class_weights_from_counts, triplet_hinge_loss
+    from hf_deepfever.training.teacher import TeacherLossArguments, TeacherTask
+
+    torch.manual_seed(0)
+    model = DeepFeverForExpressionRecognition(DeepFeverConfig(backbone="test_resnet", image_size=32, embedding_dim=16)).eval()
+    loss_args = TeacherLossArguments(valence_arousal_weight=0.7, valence_arousal_loss=valence_arousal_loss, triplet_weight=0.5)
+    weights = class_weights_from_counts([50, 10, 5, 20, 8, 3, 9, 2], power=0.5)
+    config = loss_args.configure(model.config, weights)
+    assert config.expression_class_weights == pytest.approx(weights.tolist())
+    assert (config.valence_arousal_loss, config.valence_arousal_loss_weight) == (valence_arousal_loss, 0.7)
+    task = TeacherTask(loss_args, config, evaluator=None)
+    batch = _supervised_batch()
+    with torch.no_grad():
+        recipe, terms = task.compute_loss(model, batch, {})
+        reference = model(**batch).loss
+        assert torch.allclose(recipe, reference, atol=1e-6)
+        assert terms[f"valence_arousal_{valence_arousal_loss}_loss"] > 0 and terms["expression_ce"] > 0
+
+        # With FEC triplets in the same forward pass, the supervised part is still the model's loss on the faces.
+        triplets = {
+            "pixel_values": torch.randn(2, 3, 3, 32, 32, generator=torch.Generator().manual_seed(1)),
+            "odd_one_out": torch.tensor([0, 2]), "triplet_type": torch.tensor([1, 2]),
+        }
+        with_triplets, terms = task.compute_loss(model, batch, {"fec": triplets})
+        vectors = model(pixel_values=triplets["pixel_values"].flatten(0, 1)).pooler_output.unflatten(0, (-1, 3))
+        triplet = triplet_hinge_loss(*vectors.unbind(1), triplets["odd_one_out"], triplets["triplet_type"], margins=loss_args.margins)
+        assert torch.allclose(with_triplets, reference + 0.5 * triplet, atol=1e-5)
+
+    # The saved model carries the objective: a Trainer user of the folder gets the same loss.
+    reloaded = DeepFeverConfig.from_dict(model.config.to_dict())
+    assert reloaded.expression_class_weights == pytest.approx(weights.tolist())
+    assert reloaded.valence_arousal_loss == valence_arousal_loss
+    with pytest.raises(ValueError, match="--valence_arousal_loss"):
+        TeacherLossArguments(valence_arousal_loss="huber")

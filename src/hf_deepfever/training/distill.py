@@ -7,6 +7,9 @@ Loss per step (the training recipe, step 2: distillation)::
   + geometry_weight    * relational (pairwise-distance) loss between student and teacher expression vectors
   + ground_truth_weight * (expression cross-entropy + (1 - CCC) valence/arousal), on rows that have labels
 
+The ground-truth term is the student model's own loss (``model(..., labels=..., valence_arousal=...).loss``,
+computed by the same function with the student's config: no class weights, ``valence_arousal_loss="ccc"``, weight 1).
+
 Teacher outputs are computed once, before training, on the canonical (un-augmented) crop of every face and
 cached on disk (:mod:`hf_deepfever.training.teacher_cache`); the student trains on augmented crops of the
 same faces. That is standard offline distillation. ``--online_teacher`` runs the teacher every step on the
@@ -29,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import ccc_loss, distillation_kl, expression_cross_entropy, geometry_loss, vector_regression_loss
+from ..models.deepfever.configuration_deepfever import DeepFeverConfig
+from .losses import distillation_kl, geometry_loss, supervised_loss, vector_regression_loss
 from .arguments import DataArguments, ModelArguments, TrainingLoopArguments, parse_arguments, to_json_dict
 from ..core.loading import load_model_and_processor
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
@@ -98,13 +102,17 @@ class TeacherInputAdapter:
 
 
 class DistillationTask:
-    """Student loss against cached (indexed by ``row_index``) or online teacher outputs."""
+    """Student loss against cached (indexed by ``row_index``) or online teacher outputs.
+
+    ``config`` is the student's config: its supervised objective is the ground-truth term.
+    """
 
     def __init__(
         self,
         args: DistillationArguments,
         evaluator: Any,
         *,
+        config: DeepFeverConfig,
         cached: dict[str, torch.Tensor] | None = None,
         teacher: nn.Module | None = None,
         adapter: TeacherInputAdapter | None = None,
@@ -118,6 +126,7 @@ class DistillationTask:
         self.teacher = teacher
         self.adapter = adapter
         self.accelerator = accelerator
+        self.config = config
 
     def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cached is not None:
@@ -134,8 +143,8 @@ class DistillationTask:
         kd = distillation_kl(output.logits, teacher["logits"], self.args.kd_temperature)
         affect = vector_regression_loss(output.valence_arousal, teacher["valence_arousal"], kind="mse")
         geometry = geometry_loss(output.pooler_output, teacher["vectors"])
-        truth = expression_cross_entropy(output.logits, batch["labels"]) + ccc_loss(
-            output.valence_arousal, batch["valence_arousal"]
+        truth, _ = supervised_loss(
+            output.logits, output.valence_arousal, batch["labels"], batch["valence_arousal"], self.config
         )
         loss = (
             self.args.kd_weight * kd
@@ -174,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     evaluator = PeriodicEvaluator(corpora, processor, args, accelerator)
     if kd_args.online_teacher:
         task = DistillationTask(
-            kd_args, evaluator, teacher=teacher, adapter=TeacherInputAdapter(processor, teacher_processor),
-            accelerator=accelerator,
+            kd_args, evaluator, config=model.config, teacher=teacher,
+            adapter=TeacherInputAdapter(processor, teacher_processor), accelerator=accelerator,
         )
     else:
         cached = cached_teacher_outputs(
@@ -187,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             batch_size=kd_args.teacher_batch_size,
             num_workers=args.dataloader_num_workers,
         )
-        task = DistillationTask(kd_args, evaluator, cached={k: v.to(accelerator.device) for k, v in cached.items()})
+        task = DistillationTask(
+            kd_args, evaluator, config=model.config, cached={k: v.to(accelerator.device) for k, v in cached.items()}
+        )
         teacher.to("cpu")  # not needed any more: free the accelerator's memory for the student
     accelerator.print(f"distillation: {len(rows)} faces, student {model_args.backbone}, teacher {model_args.teacher}")
     hyperparameters = to_json_dict(args, data_args, model_args, kd_args)

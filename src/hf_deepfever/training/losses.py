@@ -1,4 +1,10 @@
-"""Training losses of DeepFEVER: expression cross-entropy, CCC, FEC triplet hinge and the distillation terms.
+"""Training losses of DeepFEVER: the supervised loss, expression cross-entropy, CCC, FEC triplet hinge and the
+distillation terms.
+
+The supervised terms are the model's own: :func:`supervised_loss`, :func:`expression_cross_entropy` and
+:func:`ccc_loss` run the functions of ``models/deepfever/modeling_deepfever.py`` that
+``DeepFeverForExpressionRecognition(..., labels=..., valence_arousal=...)`` uses for its ``loss``, with the same
+config, so a recipe optimises exactly what a ``Trainer`` user of the saved model gets.
 
 Plain torch, differentiable, device- and dtype-agnostic. Each loss turns autocast off and computes in float32
 (reductions and distances in bf16 lose too much precision), and returns a float32 scalar. Losses that can meet
@@ -15,7 +21,10 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..models.deepfever.configuration_deepfever import DeepFeverConfig
 from ..models.deepfever.modeling_deepfever import ccc_loss as model_ccc_loss
+from ..models.deepfever.modeling_deepfever import expression_cross_entropy as model_expression_cross_entropy
+from ..models.deepfever.modeling_deepfever import expression_recognition_loss
 
 
 @contextlib.contextmanager
@@ -48,28 +57,30 @@ def ccc_loss(
 
 
 def expression_cross_entropy(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    class_weights: torch.Tensor | None = None,
-    ignore_index: int = -100,
+    logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Cross-entropy on expression logits ``(N, C)`` with optional class weights, ignoring ``ignore_index``.
+    """Cross-entropy on expression logits ``(N, C)`` with optional class weights, over rows with a label.
 
-    ``loss = Σ_i w[y_i]·(-log softmax(logits_i)[y_i]) / Σ_i w[y_i]`` over rows with ``y_i != ignore_index``
-    (PyTorch's weighted mean); 0 with a zero gradient when no row has a label. Labels other than
-    ``ignore_index`` must lie in ``[0, C)``.
+    ``loss = Σ_i w[y_i]·(-log softmax(logits_i)[y_i]) / Σ_i w[y_i]`` over rows with ``y_i >= 0`` (a negative label,
+    e.g. -100, marks a row without one; PyTorch's weighted mean); 0 with a zero gradient when no row has a label.
+    Labels must lie below ``C``. The model's own function, with autocast off.
     """
-    labels = labels.reshape(-1).long()
     with _full_precision(logits.device):
-        logits_32 = logits.float()
-        weights_32 = None if class_weights is None else class_weights.to(device=logits.device, dtype=torch.float32)
-        per_row = F.cross_entropy(logits_32, labels, weight=weights_32, ignore_index=ignore_index, reduction="none")
-        valid = labels != ignore_index
-        if weights_32 is None:
-            row_weights = valid.float()
-        else:
-            row_weights = weights_32[torch.where(valid, labels, torch.zeros_like(labels))] * valid.float()
-        return per_row.sum() / row_weights.sum().clamp(min=torch.finfo(torch.float32).tiny)
+        return model_expression_cross_entropy(logits, labels, class_weights)
+
+
+def supervised_loss(
+    logits: torch.Tensor,
+    valence_arousal: torch.Tensor,
+    labels: torch.Tensor | None,
+    valence_arousal_targets: torch.Tensor | None,
+    config: DeepFeverConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss ``DeepFeverForExpressionRecognition`` returns for these targets and ``config`` (its class weights,
+    ``valence_arousal_loss`` and ``valence_arousal_loss_weight``), with autocast off: ``(loss, terms)`` with
+    ``terms["expression"]`` / ``terms["valence_arousal"]`` for the targets given."""
+    with _full_precision(logits.device):
+        return expression_recognition_loss(logits, valence_arousal, labels, valence_arousal_targets, config)
 
 
 def class_weights_from_counts(counts: torch.Tensor | Sequence[float], *, power: float = 1.0) -> torch.Tensor:
@@ -221,6 +232,7 @@ __all__ = [
     "distillation_kl",
     "expression_cross_entropy",
     "geometry_loss",
+    "supervised_loss",
     "triplet_hinge_loss",
     "vector_regression_loss",
 ]

@@ -6,6 +6,11 @@ Loss per step (the training recipe, step 1: the multi-task teacher)::
   + valence_arousal_weight * (1 - CCC) on valence/arousal (NaN targets ignored)
   + triplet_weight * FECNet triplet hinge on the expression vector (margin by triplet type)
 
+The first two terms are the model's own loss: the run writes the class weights, the valence/arousal loss and
+its weight into the model's config (``expression_class_weights``, ``valence_arousal_loss``,
+``valence_arousal_loss_weight``) and computes them with the function ``model(..., labels=...,
+valence_arousal=...)`` uses, so the saved model gives a ``Trainer`` user the same objective.
+
 Each step draws one AffectNet batch and, with ``--fec_dir``, one batch of FEC triplets; both go through the
 network in ONE forward pass (faces concatenated), so under DDP every parameter takes part in every step.
 
@@ -24,7 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .losses import ccc_loss, class_weights_from_counts, expression_cross_entropy, triplet_hinge_loss
+from ..models.deepfever.configuration_deepfever import VALENCE_AROUSAL_LOSSES, DeepFeverConfig
+from .losses import class_weights_from_counts, supervised_loss, triplet_hinge_loss
 from .arguments import DataArguments, ModelArguments, TrainingLoopArguments, parse_arguments, to_json_dict
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .data import expression_counts
@@ -47,7 +53,11 @@ class TeacherLossArguments:
         default=0.5,
         metadata={"help": "Class weights / sampling weights proportional to count^-power (1: fully inverse frequency)."},
     )
-    valence_arousal_weight: float = field(default=1.0, metadata={"help": "Weight of the (1 - CCC) valence/arousal loss."})
+    valence_arousal_weight: float = field(default=1.0, metadata={"help": "Weight of the valence/arousal loss."})
+    valence_arousal_loss: str = field(
+        default="ccc",
+        metadata={"help": "Valence/arousal loss: 'ccc' (1 - concordance correlation, as in the paper) or 'mse'."},
+    )
     triplet_weight: float = field(default=1.0, metadata={"help": "Weight of the FEC triplet hinge loss."})
     triplet_margins: str = field(
         default="0.1,0.2,0.2",
@@ -61,6 +71,8 @@ class TeacherLossArguments:
     def __post_init__(self) -> None:
         if self.class_balancing not in ("weights", "sampler", "none"):
             raise ValueError(f"--class_balancing must be weights, sampler or none, got {self.class_balancing!r}")
+        if self.valence_arousal_loss not in VALENCE_AROUSAL_LOSSES:
+            raise ValueError(f"--valence_arousal_loss must be one of {', '.join(VALENCE_AROUSAL_LOSSES)}, got {self.valence_arousal_loss!r}")
         try:
             margins = tuple(float(v) for v in self.triplet_margins.split(","))
         except ValueError:
@@ -72,13 +84,23 @@ class TeacherLossArguments:
     def triplets_per_batch(self, per_device_train_batch_size: int) -> int:
         return self.fec_batch_size if self.fec_batch_size > 0 else max(1, per_device_train_batch_size // 3)
 
+    def configure(self, config: DeepFeverConfig, class_weights: torch.Tensor | None) -> DeepFeverConfig:
+        """Write the supervised objective into the model's config (saved with the model); returns ``config``."""
+        config.expression_class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        config.valence_arousal_loss = self.valence_arousal_loss
+        config.valence_arousal_loss_weight = self.valence_arousal_weight
+        return config
+
 
 class TeacherTask:
-    """The teacher's loss on an AffectNet batch plus (optionally) an FEC triplet batch."""
+    """The teacher's loss on an AffectNet batch plus (optionally) an FEC triplet batch.
 
-    def __init__(self, loss_args: TeacherLossArguments, class_weights: torch.Tensor | None, evaluator: Any) -> None:
+    ``config`` is the model's config: it carries the supervised objective (see :meth:`TeacherLossArguments.configure`).
+    """
+
+    def __init__(self, loss_args: TeacherLossArguments, config: DeepFeverConfig, evaluator: Any) -> None:
         self.loss_args = loss_args
-        self.class_weights = class_weights
+        self.config = config
         self.evaluator = evaluator
 
     def compute_loss(
@@ -90,12 +112,13 @@ class TeacherTask:
         if triplets is not None:
             pixel_values = torch.cat([pixel_values, triplets["pixel_values"].flatten(0, 1)])
         output = model(pixel_values=pixel_values)
-        if self.class_weights is not None and self.class_weights.device != output.logits.device:
-            self.class_weights = self.class_weights.to(output.logits.device)
-        expression = expression_cross_entropy(output.logits[:faces], batch["labels"], self.class_weights)
-        affect = ccc_loss(output.valence_arousal[:faces], batch["valence_arousal"])
-        loss = expression + self.loss_args.valence_arousal_weight * affect
-        terms = {"expression_ce": expression.detach(), "valence_arousal_ccc_loss": affect.detach()}
+        loss, supervised = supervised_loss(
+            output.logits[:faces], output.valence_arousal[:faces], batch["labels"], batch["valence_arousal"], self.config
+        )
+        terms = {
+            "expression_ce": supervised["expression"].detach(),
+            f"valence_arousal_{self.config.valence_arousal_loss}_loss": supervised["valence_arousal"].detach(),
+        }
         if triplets is not None:
             vectors = output.pooler_output[faces:].unflatten(0, (-1, 3))
             triplet = triplet_hinge_loss(
@@ -147,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     data = TrainingData(rows.with_transform(transform), transform, sampling_weights, auxiliary)
     evaluator = PeriodicEvaluator(corpora, processor, args, accelerator)
-    task = TeacherTask(loss_args, class_weights, evaluator)
+    task = TeacherTask(loss_args, loss_args.configure(model.config, class_weights), evaluator)
     hyperparameters = to_json_dict(args, data_args, model_args, loss_args)
     accelerator.print(
         f"teacher: {len(rows)} AffectNet faces (counts {counts.tolist()}), "
