@@ -51,7 +51,8 @@ def _eye_rows(crop: torch.Tensor) -> tuple[float, float, float]:
     rows, columns = torch.nonzero(white, as_tuple=True)
     left = columns < crop.shape[-1] // 2
     red = (crop[0] > 200) & (crop[1] < 80)
-    return rows[left].float().mean().item(), rows[~left].float().mean().item(), torch.nonzero(red)[:, 0].float().mean().item()
+    mouth_rows = torch.nonzero(red)[:, 0]
+    return rows[left].float().mean().item(), rows[~left].float().mean().item(), mouth_rows.float().mean().item()
 
 
 def _crop(processor_class, picture, box, landmarks, **kwargs) -> torch.Tensor:
@@ -134,7 +135,8 @@ def test_landmarks_count_must_match_the_images():
 
 def test_rotated_crop_cuts_only_the_turned_square():
     # A 10,000 x 10 strip rolled by 45 degrees: the region read is the turned square's bounding box, not the image.
-    plan = plan_crop(10_000, 10, (4990, 0, 20, 10), margin=0.1, output_side=64, landmarks=[[0, 0], [1, 1], [0, 0], [-1, 1], [-1, 1]])
+    rolled = [[0, 0], [1, 1], [0, 0], [-1, 1], [-1, 1]]  # eye line at 45 degrees, mouth below it
+    plan = plan_crop(10_000, 10, (4990, 0, 20, 10), margin=0.1, output_side=64, landmarks=rolled)
     left, top, right, bottom = plan.region
     assert right - left < 40 and bottom - top <= 10
     assert plan.affine is not None and plan.region_size[0] * plan.region_size[1] < 4 * 64 * 64

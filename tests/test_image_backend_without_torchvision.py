@@ -64,8 +64,8 @@ _LOAD_AND_RUN = textwrap.dedent(
     processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True, backend="pil")
     assert type(processor).__name__ == "DeepFeverImageProcessorPil", type(processor)
     image = np.load(inputs)
-    pixels = processor(image, face_boxes=[(5, 4, 30, 36)], face_landmarks=[[[12, 15], [28, 13], [20, 22], [14, 30], [27, 29]]],
-                       return_tensors="np")["pixel_values"]
+    landmarks = [[[12, 15], [28, 13], [20, 22], [14, 30], [27, 29]]]
+    pixels = processor(image, face_boxes=[(5, 4, 30, 36)], face_landmarks=landmarks, return_tensors="np")["pixel_values"]
     np.save(outputs, pixels)
     assert "torchvision" not in sys.modules
     """

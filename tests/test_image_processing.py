@@ -271,7 +271,8 @@ def test_do_resize_false_keeps_the_crop_at_its_own_size(processor_class, random_
 @pytest.mark.parametrize("processor_class", BACKENDS)
 def test_rescale_and_normalise_options(processor_class, random_face_image):
     raw = processor_class(size=SIZE, do_rescale=False, do_normalize=False)(random_face_image, return_tensors="pt")
-    rescaled = processor_class(size=SIZE, do_normalize=False, rescale_factor=0.5)(random_face_image, return_tensors="pt")
+    rescaling = processor_class(size=SIZE, do_normalize=False, rescale_factor=0.5)
+    rescaled = rescaling(random_face_image, return_tensors="pt")
     torch.testing.assert_close(rescaled["pixel_values"], raw["pixel_values"] * 0.5)
     normalised = processor_class(size=SIZE, image_mean=[0.5], image_std=[0.25])(random_face_image, return_tensors="pt")
     torch.testing.assert_close(normalised["pixel_values"], (raw["pixel_values"] / 255 - 0.5) / 0.25)

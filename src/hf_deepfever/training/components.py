@@ -29,7 +29,8 @@ def backbone_normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[floa
     config = timm.get_pretrained_cfg(backbone)
     statistics = None if config is None else (config.mean, config.std)
     if statistics is None or None in statistics:
-        statistics = tuple(timm.create_model(backbone, pretrained=False).pretrained_cfg.get(key) for key in ("mean", "std"))
+        built = timm.create_model(backbone, pretrained=False).pretrained_cfg
+        statistics = (built.get("mean"), built.get("std"))
     mean, std = statistics
     if mean is None or std is None:
         raise ValueError(f"timm has no pretrained mean/std for backbone {backbone!r}; pass --no_backbone_pretrained")

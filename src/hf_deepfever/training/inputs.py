@@ -105,12 +105,13 @@ class FaceCropper:
         self.mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(processor.image_std, dtype=torch.float32).view(3, 1, 1)
 
-    def crops(self, images: list[PIL.Image.Image], boxes: list[Any], landmarks: list[Any] | None = None) -> torch.Tensor:
+    def crops(
+        self, images: list[PIL.Image.Image], boxes: list[Any], landmarks: list[Any] | None = None
+    ) -> torch.Tensor:
         """Square face crops ``(B, 3, S, S)``, float in [0, 1], not yet normalised (aligned by the landmarks when
         the processor has ``align_faces``)."""
-        pixels = self.processor(
-            images, face_boxes=boxes, face_landmarks=landmarks, do_rescale=False, do_normalize=False, return_tensors="pt"
-        )["pixel_values"]
+        options = {"do_rescale": False, "do_normalize": False, "return_tensors": "pt"}
+        pixels = self.processor(images, face_boxes=boxes, face_landmarks=landmarks, **options)["pixel_values"]
         return pixels.float().div_(255.0)
 
     def normalise(self, crops: torch.Tensor) -> torch.Tensor:

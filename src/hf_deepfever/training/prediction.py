@@ -2,9 +2,10 @@
 
 The image processor is the one place that turns a corpus row (image + face box + landmarks) into model inputs;
 images are decoded by :func:`hf_deepfever.core.images.open_image` (the decoder of the CLI and of training, with
-the stored pixels: ``exif=False``); this module only batches rows through them. Under ``accelerate launch`` each process runs a shard of the rows and
-the results are gathered (``gather_for_metrics`` drops the padding of the last uneven batch), then put
-back in dataset order by row index, so every process ends with the same full arrays.
+the stored pixels: ``exif=False``); this module only batches rows through them. Under ``accelerate launch``
+each process runs a shard of the rows and the results are gathered (``gather_for_metrics`` drops the padding
+of the last uneven batch), then put back in dataset order by row index, so every process ends with the same
+full arrays.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def decode_row_image(value: dict[str, Any], where: str) -> Any:
 
 
 class _ProcessorCollator:
-    """Turns a list of ``(index, image, box, landmarks)`` into ``{"index", "pixel_values"}`` with the image processor."""
+    """``(index, image, box, landmarks)`` items -> ``{"index", "pixel_values"}``, through the image processor."""
 
     def __init__(self, processor: Any) -> None:
         self.processor = processor

@@ -281,7 +281,8 @@ def to_rgb_tensor(image: Any, input_data_format: Any = None, convert_rgb: bool =
         kind = _sample_kind(image.dtype)
         if kind == "sixteen_bit" or not image.dtype.isnative:
             image = image.astype(np.int32)  # torch has no uint16 arithmetic on every version
-        tensor = torch.from_numpy(np.array(image, copy=True) if not image.flags.writeable else np.ascontiguousarray(image))
+        image = np.ascontiguousarray(image) if image.flags.writeable else np.array(image, copy=True)
+        tensor = torch.from_numpy(image)
     elif isinstance(image, torch.Tensor):
         tensor = image
         kind = _sample_kind(tensor.dtype)
@@ -541,7 +542,7 @@ def _rotation_filter(resample: PILImageResampling) -> str:
 class _DeepFeverDefaults:
     """What both backends share: defaults (ImageNet statistics, what timm backbones are trained with), settings
     validation and the plan -> crop -> normalise loop. Each backend supplies only the pixel operations
-    (`_cut`, `_pad`, `_resize`, `_paste`, `_rotate`, `_normalise`)."""
+    (`_cut`, `_pad`, `_resize`, `_dim`, `_paste`, `_rotate`, `_normalise`)."""
 
     valid_kwargs = DeepFeverImageProcessorKwargs
     model_input_names = ["pixel_values"]
@@ -587,8 +588,7 @@ class _DeepFeverDefaults:
         if plan.affine is not None:
             return self._rotate(region, plan.affine, plan.side, _rotation_filter(resample))
         if plan.coverage < 1.0:
-            region = (region * plan.coverage).round().astype(region.dtype) if isinstance(region, np.ndarray) else (
-                (region * plan.coverage).round().to(region.dtype))
+            region = self._dim(region, plan.coverage)
         if plan.offset == (0, 0) and plan.region_size == (plan.side, plan.side):
             return region
         return self._paste(region, plan.offset, plan.side)
@@ -650,7 +650,8 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
     r"""
     Constructs a DeepFEVER image processor (torchvision backend, the default).
 
-    Applies a PIL image's EXIF orientation, converts any input to RGB (see `to_rgb_tensor` for bit depths),
+    Applies a PIL image's EXIF orientation, converts any input to RGB (see `to_rgb_tensor` for bit depths;
+    `do_convert_rgb=False` keeps an image's own 1, 3 or 4 channels instead, for other models than DeepFEVER's),
     crops the face box (if given) with a margin, rotated so the eyes are level when `align_faces` and landmarks
     are given, pads to a square instead of stretching, resizes to `size` with `resample`, rescales and normalises
     with `image_mean` / `image_std`. Inputs stay on their device (pass CUDA tensors to preprocess on the GPU).
@@ -684,6 +685,9 @@ class DeepFeverImageProcessor(_DeepFeverDefaults, TorchvisionBackend):
     def _resize(self, region: torch.Tensor, size: tuple[int, int], resample: PILImageResampling) -> torch.Tensor:
         mode = getattr(tvF.InterpolationMode, _TORCH_INTERPOLATION[resample])
         return tvF.resize(region, [size[1], size[0]], interpolation=mode, antialias=True)
+
+    def _dim(self, region: torch.Tensor, factor: float) -> torch.Tensor:
+        return (region * factor).round().to(region.dtype)
 
     def _paste(self, region: torch.Tensor, offset: tuple[int, int], side: int) -> torch.Tensor:
         crop = torch.zeros((region.shape[0], side, side), dtype=region.dtype, device=region.device)  # black padding
@@ -720,7 +724,8 @@ def _per_band(pixels: np.ndarray, operation: Any) -> np.ndarray:
     """Apply a PIL `operation` to a (C, H, W) uint8 array: as one RGB picture, or band by band (an RGBA picture
     would be resampled premultiplied by its alpha)."""
     if pixels.shape[0] == 3:
-        return np.asarray(operation(PIL.Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0))))).transpose(2, 0, 1)
+        picture = PIL.Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)))
+        return np.asarray(operation(picture)).transpose(2, 0, 1)
     return np.stack([np.asarray(operation(PIL.Image.fromarray(np.ascontiguousarray(band)))) for band in pixels])
 
 
@@ -731,7 +736,9 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
     with `AutoImageProcessor.from_pretrained(..., backend="pil")`.
     """
 
-    def process_image(self, image: Any, do_convert_rgb: Any = None, input_data_format: Any = None, **kwargs: Any) -> np.ndarray:
+    def process_image(
+        self, image: Any, do_convert_rgb: Any = None, input_data_format: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         if isinstance(image, PIL.Image.Image):
             image = apply_exif_orientation(image)
         return to_rgb_tensor(image, input_data_format, convert_rgb=do_convert_rgb is not False).cpu().numpy()
@@ -747,6 +754,9 @@ class DeepFeverImageProcessorPil(_DeepFeverDefaults, PilBackend):
     def _resize(self, region: np.ndarray, size: tuple[int, int], resample: PILImageResampling) -> np.ndarray:
         filter_ = PIL.Image.Resampling(int(resample))
         return _per_band(region, lambda picture: picture.resize(size, filter_))
+
+    def _dim(self, region: np.ndarray, factor: float) -> np.ndarray:
+        return np.round(region * factor).astype(region.dtype)
 
     def _paste(self, region: np.ndarray, offset: tuple[int, int], side: int) -> np.ndarray:
         crop = np.zeros((region.shape[0], side, side), dtype=np.uint8)  # black padding, as the torchvision backend
