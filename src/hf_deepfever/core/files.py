@@ -93,24 +93,49 @@ def is_temporary_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
 
 
+def _reason(error: OSError, path: str, missing: str) -> str:
+    """What an ``OSError`` from opening ``path`` means, in words; ``missing`` for plain non-existence."""
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop (the link points, directly or not, at itself)"
+    if isinstance(error, FileNotFoundError) and os.path.islink(path):
+        return f"dangling symbolic link (to {os.readlink(path)}, which does not exist)"
+    if isinstance(error, FileNotFoundError):
+        return missing
+    return (error.strerror or str(error)).lower()
+
+
+def _named_error(error: OSError, path: str) -> OSError:
+    """``error`` as the same ``OSError`` subclass, with the message ``"<path>: <reason>"``."""
+    # Message only (no errno/filename arguments): str() is then exactly "<path>: <reason>".
+    return type(error)(f"{path}: {_reason(error, path, 'no such file')}")
+
+
+def missing_path_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be used, for the paths ``Path.exists`` says False about: ``"no such file or folder"``,
+    a symbolic link loop, a dangling symbolic link; None when it exists."""
+    path = os.fspath(path)
+    try:
+        os.stat(path)
+    except OSError as error:
+        return _reason(error, path, "no such file or folder")
+    return None
+
+
 def open_regular_file(path: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> IO[Any]:
     """``open(path, mode)`` for reading, refusing anything that is not a regular file.
 
     A FIFO, socket or device would block or never end; the check is made on the opened descriptor
     (``O_NONBLOCK`` so that opening a FIFO does not wait for a writer), so a swap between check and use is
-    caught too. Errors are ``OSError`` subclasses that name the file.
+    caught too. Errors are ``OSError`` subclasses whose message is ``"<path>: <reason>"`` (no such file, a
+    symbolic link loop, a dangling link, not a regular file, permission denied, ...).
     """
     if any(flag in mode for flag in "wax+"):
         raise ValueError(f"open_regular_file only reads; got mode {mode!r}")
     path = os.fspath(path)
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
     except OSError as error:
-        if error.errno == errno.ELOOP:  # a symlink that points at itself
-            raise OSError(error.errno, f"{path}: symbolic link loop") from None
-        raise
+        raise _named_error(error, path) from None
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
@@ -124,10 +149,39 @@ def open_regular_file(path: str | os.PathLike[str], mode: str = "rb", **kwargs: 
         raise
 
 
-def read_regular_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
-    """The text of a regular file (see :func:`open_regular_file`)."""
-    with open_regular_file(path, "r", encoding=encoding) as handle:
-        return handle.read()
+class FileTooLargeError(OSError):
+    """A file read whole is larger than its reader accepts (e.g. a multi-gigabyte ``config.json``)."""
+
+
+JSON_MAX_BYTES = 64 << 20
+"""Largest JSON record (config, results, marker, index) read whole: far above any real one, so memory stays
+bounded whatever a hostile file holds."""
+
+
+def _too_large(path: str, size: int, max_bytes: int) -> FileTooLargeError:
+    return FileTooLargeError(f"{path}: {size:,} bytes, more than the {max_bytes:,} accepted here")
+
+
+def read_regular_text(
+    path: str | os.PathLike[str], encoding: str = "utf-8", *, errors: str = "strict", max_bytes: int | None = None
+) -> str:
+    """The text of a regular file (see :func:`open_regular_file`), line ends translated as ``open(path)`` does.
+
+    ``max_bytes``: refuse a file larger than this (``FileTooLargeError``, naming the file and both sizes)
+    before reading it, so memory stays bounded whatever the file holds.
+    """
+    path = os.fspath(path)
+    with open_regular_file(path, "rb") as handle:
+        if max_bytes is None:
+            data = handle.read()
+        else:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise _too_large(path, size, max_bytes)
+            data = handle.read(max_bytes + 1)  # one byte more than allowed tells a file that grew meanwhile
+            if len(data) > max_bytes:
+                raise _too_large(path, len(data), max_bytes)
+    return data.decode(encoding, errors).replace("\r\n", "\n").replace("\r", "\n")
 
 
 __all__ = [
@@ -135,8 +189,11 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "FileTooLargeError",
+    "JSON_MAX_BYTES",
     "fsync_directory",
     "is_temporary_name",
+    "missing_path_reason",
     "open_regular_file",
     "read_regular_text",
     "temporary_path",

@@ -8,7 +8,10 @@ Design points every loader relies on:
   one ``stat`` per row, and no path may resolve outside the folder the caller gave (``..``, absolute
   paths and symlinks that escape are all refused). Image contents are not opened while indexing:
   a file that exists but cannot be decoded fails when the ``Image`` column decodes it.
-* List files are parsed with Arrow's multi-threaded CSV reader and validated with vectorised kernels.
+* List files are split into lines in bounded memory (:mod:`._lines`: a line over 1 MiB is skipped and
+  counted) and validated with vectorised Arrow and NumPy kernels, in the type each value is stored in
+  (float32: a number float32 cannot hold is a bad row, not an ``inf``).
+* Only regular files are opened (a FIFO or a device named like a list or label file would block forever).
 * Results are cached as Arrow files (:func:`load_with_cache`), keyed on the list files' path, mtime and
   size and on the loader's arguments; the cache also remembers the modification times of every image
   folder it listed, so adding or removing images invalidates it.
@@ -32,7 +35,9 @@ from typing import Any, Union
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
+
+from ..core.files import JSON_MAX_BYTES, read_regular_text
+from ._lines import REASON_ENCODING, REASON_LINE_TOO_LONG, iter_line_batches
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ REASON_LABEL = "label out of range"
 REASON_OUTSIDE = "path outside root"
 REASON_MISSING_IMAGE = "missing image"
 REASON_UNREADABLE_IMAGE = "unreadable image"
-REASON_ENCODING = "invalid text encoding"
+REASON_IMAGE_TOO_LARGE = "image too large"
 
 _FILE_STATUS_REASONS = {
     FILE_OUTSIDE_ROOT: REASON_OUTSIDE,
@@ -84,6 +89,11 @@ class SkipCounts:
         if count:
             self._counts.setdefault(split, Counter())[reason] += int(count)
 
+    def add_counts(self, split: str, counts: Mapping[str, int]) -> None:
+        """Count several reasons at once (e.g. the lines :func:`iter_line_batches` dropped)."""
+        for reason, count in counts.items():
+            self.add(split, reason, count)
+
     def add_mask(self, split: str, reason: str, mask: np.ndarray) -> None:
         """Count the rows where boolean ``mask`` is true."""
         self.add(split, reason, int(np.count_nonzero(mask)))
@@ -106,16 +116,32 @@ def emit_skip_warnings(corpus: str, skips: Mapping[str, Mapping[str, int]]) -> N
         )
 
 
+def is_utf8_name(name: str) -> bool:
+    """Whether a name from the file system (``os.fsdecode``: undecodable bytes became surrogates) is valid
+    UTF-8, as every Arrow string (and so every ``datasets`` path column) must be."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def require_dir(corpus: str, path: Union[str, os.PathLike], what: str = "root folder") -> Path:
-    """Absolute ``path`` if it is a folder, else a ``FileNotFoundError`` naming corpus and path."""
+    """Absolute ``path`` if it is a folder, else a ``FileNotFoundError`` naming corpus and path; a path that
+    is not valid UTF-8 is a ``ValueError`` (no row below it could be stored)."""
     folder = Path(os.path.abspath(os.fspath(path)))
     if not folder.is_dir():
         raise FileNotFoundError(f"{corpus}: {what} not found: expected a folder at {folder}")
+    if not is_utf8_name(str(folder)):
+        raise ValueError(f"{corpus}: {what} {str(folder)!r} is not a valid UTF-8 path; rename it")
     return folder
 
 
 def require_file(corpus: str, path: Path, what: str) -> Path:
-    """``path`` if it is a file, else a ``FileNotFoundError`` naming corpus and path."""
+    """``path`` if it is a regular file, else a ``FileNotFoundError`` naming corpus and path (a FIFO or a
+    device is not a list file: reading it would block)."""
     if not path.is_file():
         raise FileNotFoundError(f"{corpus}: {what} not found: expected a file at {path}")
     return path
@@ -166,6 +192,8 @@ class DirectoryIndex:
 
     def __init__(self, base: Path, containment: Path | None = None) -> None:
         self.base = os.path.abspath(base)
+        if not is_utf8_name(self.base):
+            raise ValueError(f"{self.base!r} is not a valid UTF-8 path; rename it")
         self._containment_real = os.path.realpath(containment if containment is not None else base)
         self._listings: dict[str, tuple[pa.StringArray, np.ndarray] | int] = {}
         self._by_name: dict[str, dict[str, int]] = {}
@@ -265,6 +293,9 @@ class DirectoryIndex:
             return FILE_MISSING
         except OSError:
             return FILE_UNREADABLE
+        # A name that is not UTF-8 cannot be stored, nor named by a (UTF-8) list row: it is left out, and a
+        # row naming the file in another encoding is dropped as undecodable or counted as a missing image.
+        entries = [entry for entry in entries if is_utf8_name(entry.name)]
         names = []
         statuses = np.empty(len(entries), dtype=np.int8)
         for position, entry in enumerate(entries):
@@ -295,55 +326,6 @@ def count_file_statuses(skips: SkipCounts, split: str, statuses: np.ndarray) -> 
 _NUMBER_PATTERN = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
-def iter_line_batches(path: Path, *, block_size: int = 4 << 20) -> Iterator[tuple[pa.StringArray, int]]:
-    """Non-empty lines of a text file in Arrow batches, read by Arrow's multi-threaded CSV reader.
-
-    Yields ``(lines, invalid)`` where ``invalid`` counts lines in the batch that Arrow could not
-    split (a line holding the ASCII unit separator) or that are not valid UTF-8; those lines are
-    dropped. ``\\r\\n`` line ends are handled.
-    """
-    invalid_rows = 0
-
-    def skip_invalid(_row: Any) -> str:
-        nonlocal invalid_rows
-        invalid_rows += 1
-        return "skip"
-
-    reader = pa_csv.open_csv(
-        pa.input_stream(str(path)),  # a plain stream: Arrow reads far fewer blocks ahead than from a path
-        read_options=pa_csv.ReadOptions(column_names=["line"], block_size=block_size),
-        parse_options=pa_csv.ParseOptions(
-            delimiter="\x1f",
-            quote_char=False,
-            double_quote=False,
-            escape_char=False,
-            newlines_in_values=False,
-            ignore_empty_lines=True,
-            invalid_row_handler=skip_invalid,
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={"line": pa.binary()}, strings_can_be_null=False, quoted_strings_can_be_null=False
-        ),
-    )
-    for batch in reader:
-        raw = batch.column(0)
-        try:
-            lines = raw.cast(pa.string())
-            bad = 0
-        except pa.ArrowInvalid:
-            # Rare: decode line by line and drop the lines that are not UTF-8.
-            decoded = []
-            for value in raw.to_pylist():
-                try:
-                    decoded.append(value.decode("utf-8"))
-                except UnicodeDecodeError:
-                    pass
-            bad = len(raw) - len(decoded)
-            lines = pa.array(decoded, type=pa.string())
-        yield lines, invalid_rows + bad
-        invalid_rows = 0
-
-
 def split_fields(lines: pa.Array, separator: str) -> tuple[pa.ListArray, np.ndarray]:
     """Each line split at ``separator``, and the number of fields per line."""
     fields = pc.split_pattern(lines, separator)
@@ -355,8 +337,10 @@ def field(fields: pa.ListArray, index: int) -> pa.StringArray:
     return pc.utf8_trim_whitespace(pc.list_element(fields, index))
 
 
-def parse_floats(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Strings to float64, and a mask of the values that were finite, well-formed numbers.
+def parse_floats(values: pa.Array, dtype: type[np.floating] = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Strings to numbers of ``dtype`` (the type they are stored in), and a mask of the values that were
+    well-formed and are finite IN ``dtype``: ``1e39`` is a valid float64 but an ``inf`` float32, so it is
+    invalid here. Invalid values come back as NaN; range checks on the result see what will be stored.
 
     Tries one vectorised cast first; only when that fails is each value checked with a regular
     expression (still vectorised), so clean files take the fast path.
@@ -370,16 +354,22 @@ def parse_floats(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         cleaned = pc.if_else(matched, values, pa.scalar("nan"))
         numbers = pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False)
         well_formed = matched.to_numpy(zero_copy_only=False)
-    numbers = np.asarray(numbers, dtype=np.float64)
+    with np.errstate(over="ignore"):  # overflow to inf is what is being detected
+        numbers = np.asarray(numbers, dtype=np.float64).astype(dtype)
     valid = well_formed & np.isfinite(numbers)
     if valid.all():
         return numbers, valid
-    return np.where(valid, numbers, np.nan), valid
+    return np.where(valid, numbers, np.nan).astype(dtype), valid
+
+
+_EXACT_INTEGER_LIMIT = 2**53  # float64 holds every integer below this exactly
 
 
 def parse_ints(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Strings to int64, and a mask of the values that were integral numbers."""
-    numbers, valid = parse_floats(values)
+    """Strings to int64, and a mask of the values that were integral numbers below 2**53 in magnitude
+    (larger ones cannot be told apart from their neighbours once parsed, nor cast to int64 safely)."""
+    numbers, valid = parse_floats(values, np.float64)
+    valid &= np.abs(np.where(valid, numbers, 0.0)) < _EXACT_INTEGER_LIMIT
     valid &= numbers == np.floor(np.where(valid, numbers, 0.0))
     return np.where(valid, numbers, -1).astype(np.int64), valid
 
@@ -515,8 +505,10 @@ def cache_key(corpus: str, arguments: Mapping[str, Any], input_files: Sequence[P
 
 def _read_valid_meta(entry: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads(read_regular_text(entry / "meta.json", max_bytes=JSON_MAX_BYTES))
     except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("watched", {}), dict):
         return None
     watched = meta.get("watched", {})
     if any(_mtime_or_missing(folder) != mtime for folder, mtime in watched.items()):

@@ -11,6 +11,9 @@ unpack it)::
 
 Each list is a CSV with a header line and the columns ``subDirectory_filePath, face_x, face_y,
 face_width, face_height, facial_landmarks, expression, valence, arousal``.
+
+Corpus images keep their STORED pixels: EXIF orientation is not applied, because the published boxes and
+landmarks refer to the stored pixels (user photos at inference, by contrast, are made upright).
 """
 
 from __future__ import annotations
@@ -24,14 +27,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.corpus_layouts import (
+    AFFECTNET_AUTOMATIC_IMAGES,
+    AFFECTNET_AUTOMATIC_LISTS,
+    AFFECTNET_COLUMNS,
+    AFFECTNET_LIST_FILES,
+    AFFECTNET_MANUAL_IMAGES,
+    AFFECTNET_MANUAL_LISTS,
+)
 from ..core.vocabulary import AFFECTNET_EXPRESSIONS
 from ._common import (
     FILE_OK,
     REASON_COLUMNS,
-    REASON_ENCODING,
+    REASON_IMAGE_TOO_LARGE,
     REASON_LABEL,
     REASON_NULL,
     REASON_NUMBER,
+    REASON_UNREADABLE_IMAGE,
     BuildContext,
     DirectoryIndex,
     SkipCounts,
@@ -51,6 +63,7 @@ from ._common import (
     require_file,
     split_fields,
 )
+from ._image_headers import HEADER_TOO_LARGE, HEADER_UNREADABLE, read_image_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +74,10 @@ _COLUMN_COUNT = 9
 _LANDMARK_COUNT = 136
 _HIGHEST_LABEL = 10  # 10 = No-Face; anything above is out of range
 _NOT_ANNOTATED = -2.0  # the file's marker for a missing valence/arousal
-_HEADER_PREFIX = "subdirectory_filepath"
+_HEADER_PREFIX = AFFECTNET_COLUMNS[0].lower()
 
 REASON_FACE_BOX = "invalid face box"
+REASON_BOX_OUTSIDE = "face box outside image"
 REASON_LANDMARKS = "invalid landmarks"
 
 _OUTPUT_COLUMNS = ["image", "face_box", "landmarks", "expression", "valence", "arousal"]
@@ -129,7 +143,7 @@ def _parse_batch(lines: pa.Array, protocol: int, split: str, skips: SkipCounts) 
         return (np.abs(values) <= 1.0) | (values == _NOT_ANNOTATED)
 
     labels_ok = (expression >= 0) & (expression <= _HIGHEST_LABEL) & affect_in_range(valence) & affect_in_range(arousal)
-    box_ok = (box[2][0] > 0) & (box[3][0] > 0)
+    box_ok = (box[2][0] > 0) & (box[3][0] > 0)  # in float32, the stored type: 1e-50 is no width
 
     # Each row is counted once, under the first problem found.
     keep = np.ones(row_count, dtype=bool)
@@ -148,27 +162,62 @@ def _parse_batch(lines: pa.Array, protocol: int, split: str, skips: SkipCounts) 
         logger.info("%s %s: %d row(s) with expressions outside protocol %d left out", CORPUS, split, excluded, protocol)
 
     mask = pa.array(in_protocol)
-    face_box = np.stack([values for values, _ in box], axis=1).astype(np.float32)[in_protocol]
+    face_box = np.stack([values for values, _ in box], axis=1)[in_protocol]
     return {
         "relative_path": field(fields, 0).filter(mask),
         "face_box": pa.FixedSizeListArray.from_arrays(pa.array(face_box.ravel()), 4),
         "landmarks": landmarks.filter(mask),
         "expression": pa.array(expression[in_protocol]),
-        "valence": pa.array(np.where(valence == _NOT_ANNOTATED, np.nan, valence)[in_protocol].astype(np.float32)),
-        "arousal": pa.array(np.where(arousal == _NOT_ANNOTATED, np.nan, arousal)[in_protocol].astype(np.float32)),
+        "valence": pa.array(np.where(valence == _NOT_ANNOTATED, np.float32("nan"), valence)[in_protocol]),
+        "arousal": pa.array(np.where(arousal == _NOT_ANNOTATED, np.float32("nan"), arousal)[in_protocol]),
     }
 
 
 def _keep_found(
     columns: dict[str, pa.Array], index: DirectoryIndex, split: str, skips: SkipCounts
 ) -> dict[str, pa.Array]:
-    """The rows of one parsed batch whose image exists, with the ``image`` column added."""
+    """The rows of one parsed batch whose image exists and whose face box overlaps it, with the ``image``
+    column added."""
     absolute, statuses = index.lookup(columns.pop("relative_path"))
     count_file_statuses(skips, split, statuses)
-    mask = pa.array(statuses == FILE_OK)
+    found = statuses == FILE_OK
+    usable = _box_overlaps_image(absolute.filter(pa.array(found)), columns["face_box"].filter(pa.array(found)))
+    keep = found.copy()
+    keep[found] = usable.pop("kept")
+    for reason, rows in usable.items():
+        skips.add(split, reason, int(np.count_nonzero(rows)))
+    mask = pa.array(keep)
     kept = {name: array.filter(mask) for name, array in columns.items()}
     kept["image"] = image_column(absolute.filter(mask))
     return kept
+
+
+def _box_overlaps_image(paths: pa.StringArray, boxes: pa.FixedSizeListArray) -> dict[str, np.ndarray]:
+    """Which rows to keep (``"kept"``), and per skip reason which rows fail: an image whose header cannot be
+    read, one too large to decode, or a face box that lies entirely outside its image.
+
+    The rule is the image processor's (``square_crop_region``): the box clipped to the image must keep an
+    area. Only headers are read, once per distinct file (see :mod:`._image_headers`).
+    """
+    encoded = paths.dictionary_encode()
+    widths, heights, header = read_image_sizes(encoded.dictionary.to_pylist())
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    width, height, header = widths[codes], heights[codes], header[codes]
+    x, y, w, h = (
+        np.asarray(boxes.flatten(), dtype=np.float32).reshape(-1, 4).astype(np.float64).T
+        if len(boxes)
+        else np.zeros((4, 0))
+    )
+    outside = (np.minimum(x + w, width) <= np.maximum(x, 0.0)) | (np.minimum(y + h, height) <= np.maximum(y, 0.0))
+    unreadable = header == HEADER_UNREADABLE
+    too_large = header == HEADER_TOO_LARGE
+    outside &= ~unreadable & ~too_large
+    return {
+        "kept": ~(unreadable | too_large | outside),
+        REASON_UNREADABLE_IMAGE: unreadable,
+        REASON_IMAGE_TOO_LARGE: too_large,
+        REASON_BOX_OUTSIDE: outside,
+    }
 
 
 def _read_list(
@@ -180,8 +229,8 @@ def _read_list(
     """
     parts = []
     first_batch = True
-    for lines, undecodable in iter_line_batches(list_file):
-        skips.add(split, REASON_ENCODING, undecodable)
+    for lines, dropped in iter_line_batches(list_file):
+        skips.add_counts(split, dropped)
         if first_batch and len(lines) and lines[0].as_py().strip().lower().startswith(_HEADER_PREFIX):
             lines = lines.slice(1)
         first_batch = False
@@ -233,10 +282,12 @@ def load_affectnet(
         when the row has none), ``expression`` (``ClassLabel`` over ``AFFECTNET_EXPRESSIONS[:protocol]``),
         ``valence`` and ``arousal`` (float32, NaN where the file says -2, "not annotated").
 
-    Rows holding ``NULL``, the wrong column count, unparsable numbers, labels out of range, a face
-    box without area, malformed landmarks, a path outside ``root``, or a missing image are skipped
-    and counted in one warning per split. Images are checked for existence only, through folder
-    listings; a corrupt image raises when the ``image`` column decodes it.
+    Rows holding ``NULL``, the wrong column count, unparsable numbers (or numbers float32 cannot hold),
+    labels out of range, a face box without area, malformed landmarks, a path outside ``root``, a
+    missing image, an image whose header cannot be read or that is too large to decode, or a face box
+    entirely outside its image are skipped and counted in one warning per split. Only image headers are
+    read (about 15 us per image, once: the index is cached); a corrupt image body raises when the
+    ``image`` column decodes it.
 
     Raises:
         FileNotFoundError: ``root``, a list file or an images folder is missing.
@@ -245,20 +296,18 @@ def load_affectnet(
     if protocol not in (7, 8):
         raise ValueError(f"{CORPUS}: protocol must be 7 or 8, got {protocol!r}")
     root = require_dir(CORPUS, root)
-    lists_dir = find_folder(root, "Manually_Annotated_file_lists") or root / "Manually_Annotated_file_lists"
-    train_list = require_file(CORPUS, lists_dir / "training.csv", "training list")
-    validation_list = require_file(CORPUS, lists_dir / "validation.csv", "validation list")
-    images_dir = _locate(root, "Manually_Annotated_Images", "images folder")
+    lists_dir = find_folder(root, AFFECTNET_MANUAL_LISTS) or root / AFFECTNET_MANUAL_LISTS
+    train_list = require_file(CORPUS, lists_dir / AFFECTNET_LIST_FILES["train"][1], "training list")
+    validation_list = require_file(CORPUS, lists_dir / AFFECTNET_LIST_FILES["validation"][1], "validation list")
+    images_dir = _locate(root, AFFECTNET_MANUAL_IMAGES, "images folder")
     inputs = [train_list, validation_list]
     automatic_list = automatic_images = None
     if include_automatic:
-        automatic_lists_dir = (
-            find_folder(root, "Automatically_Annotated_file_lists") or root / "Automatically_Annotated_file_lists"
-        )
+        automatic_lists_dir = find_folder(root, AFFECTNET_AUTOMATIC_LISTS) or root / AFFECTNET_AUTOMATIC_LISTS
         automatic_list = require_file(
-            CORPUS, automatic_lists_dir / "automatically_annotated.csv", "automatically annotated list"
+            CORPUS, automatic_lists_dir / AFFECTNET_LIST_FILES["automatic"][1], "automatically annotated list"
         )
-        automatic_images = _locate(root, "Automatically_Annotated_Images", "automatically annotated images folder")
+        automatic_images = _locate(root, AFFECTNET_AUTOMATIC_IMAGES, "automatically annotated images folder")
         inputs.append(automatic_list)
 
     arguments = {

@@ -1,4 +1,8 @@
-"""A folder of unlabelled face images (the extra faces used for distillation) as a ``Dataset``."""
+"""A folder of unlabelled face images (the extra faces used for distillation) as a ``Dataset``.
+
+Corpus images keep their STORED pixels: EXIF orientation is not applied (as for the labelled corpora, whose
+published boxes refer to the stored pixels), while user photos at inference are made upright.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,27 @@ import warnings
 from typing import Union
 
 from ..core.vocabulary import IMAGE_EXTENSIONS
-from ._common import CorpusRowsSkippedWarning, image_column, is_inside, make_dataset, require_dir
+from ._common import (
+    REASON_OUTSIDE,
+    REASON_UNREADABLE_IMAGE,
+    CorpusRowsSkippedWarning,
+    image_column,
+    is_inside,
+    is_utf8_name,
+    make_dataset,
+    require_dir,
+)
 
 CORPUS = "face folder"
+REASON_NAME_ENCODING = "file name not UTF-8"
 
-"""File extensions taken as images, compared case-insensitively."""
 
-
-def _image_files(root: str) -> tuple[list[str], int, int]:
-    """Absolute image paths below ``root``, and counts of refused (escaping) and dangling symlinks."""
+def _image_files(root: str) -> tuple[list[str], dict[str, int]]:
+    """Absolute image paths below ``root``, and the files left out by reason: symlinks that escape ``root``,
+    dangling symlinks, and names that are not UTF-8 (no Arrow string can hold them)."""
     root_real = os.path.realpath(root)
     found: list[str] = []
-    outside = dangling = 0
+    skipped = {REASON_OUTSIDE: 0, REASON_UNREADABLE_IMAGE: 0, REASON_NAME_ENCODING: 0}
     pending = [root]
     while pending:
         folder = pending.pop()
@@ -36,16 +49,19 @@ def _image_files(root: str) -> tuple[list[str], int, int]:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if not is_inside(target, root_real):
-                    outside += 1
+                    skipped[REASON_OUTSIDE] += 1
                     continue
                 if not os.path.isfile(target):
-                    dangling += 1
+                    skipped[REASON_UNREADABLE_IMAGE] += 1
                     continue
             elif not entry.is_file(follow_symlinks=False):
                 continue
+            if not is_utf8_name(entry.path):  # a folder below root may be misnamed too
+                skipped[REASON_NAME_ENCODING] += 1
+                continue
             found.append(entry.path)
     found.sort()
-    return found, outside, dangling
+    return found, skipped
 
 
 def load_face_folder(root: Union[str, os.PathLike]):
@@ -54,7 +70,8 @@ def load_face_folder(root: Union[str, os.PathLike]):
     Images are files ending in one of ``IMAGE_EXTENSIONS`` (any case), found
     recursively and sorted by absolute path, so the order is deterministic. Symlinked folders are not
     followed; symlinked files are kept only when they resolve to a file inside ``root`` (others are
-    counted in one warning). Files are not opened: a corrupt image raises when it is decoded.
+    counted in one warning), and so are files whose name is not valid UTF-8. Files are not opened: a
+    corrupt image raises when it is decoded.
 
     The folder listing *is* the index, so there is nothing to cache: each call lists ``root`` again.
 
@@ -64,16 +81,12 @@ def load_face_folder(root: Union[str, os.PathLike]):
     import datasets
 
     folder = require_dir(CORPUS, root)
-    paths, outside, dangling = _image_files(str(folder))
-    if outside or dangling:
-        detail = ", ".join(
-            f"{reason}: {count}"
-            for reason, count in (("path outside root", outside), ("unreadable image", dangling))
-            if count
-        )
-        message = f"{CORPUS} {folder}: skipped {outside + dangling} file(s) ({detail})"
+    paths, skipped = _image_files(str(folder))
+    if any(skipped.values()):
+        detail = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items()) if count)
+        message = f"{CORPUS} {folder}: skipped {sum(skipped.values())} file(s) ({detail})"
         warnings.warn(message, CorpusRowsSkippedWarning, stacklevel=2)
     features = datasets.Features({"image": datasets.Image()})
     # Same files, same fingerprint: datasets' own caches of later .map() calls stay valid across runs.
-    fingerprint = hashlib.sha256("\0".join(paths).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    fingerprint = hashlib.sha256("\0".join(paths).encode("utf-8")).hexdigest()[:32]
     return make_dataset({"image": image_column(paths)}, features, "train", fingerprint=fingerprint)

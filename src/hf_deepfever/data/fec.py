@@ -12,6 +12,9 @@ Expected layout (``root`` may also be the ``FEC_dataset`` folder itself)::
 
 A list line is ``URL1, 4 box numbers, URL2, 4 box numbers, URL3, 4 box numbers, triplet type``,
 then one ``annotator id, annotation`` pair per rater (usually six), with no header line.
+
+Corpus images keep their STORED pixels: EXIF orientation is not applied, because the published boxes refer
+to the stored pixels (user photos at inference, by contrast, are made upright).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.corpus_layouts import FEC_IMAGES_FOLDER, FEC_LIST_FILES, FEC_LISTS_FOLDER
 from ..core.vocabulary import FEC_TRIPLET_TYPES, IMAGE_EXTENSIONS, TRIPLET_TYPE_NAMES
 from ._common import (
     FILE_MISSING,
@@ -34,7 +38,6 @@ from ._common import (
     FILE_OUTSIDE_ROOT,
     FILE_UNREADABLE,
     REASON_COLUMNS,
-    REASON_ENCODING,
     REASON_LABEL,
     REASON_MISSING_IMAGE,
     REASON_NULL,
@@ -94,10 +97,7 @@ CORPUS = "FEC"
 
 _TRIPLET_TYPE_IDS = {name: index for index, name in enumerate(FEC_TRIPLET_TYPES)}
 
-LIST_FILES = {
-    "train": "faceexp-comparison-data-train-public.csv",
-    "test": "faceexp-comparison-data-test-public.csv",
-}
+LIST_FILES = FEC_LIST_FILES
 _URL_COLUMNS = (0, 5, 10)
 _TRIPLET_TYPE_COLUMN = 15
 _FIRST_RATER_COLUMN = 16  # then (annotator id, annotation) pairs
@@ -163,11 +163,12 @@ def _parse_batch(lines: pa.Array, split: str, skips: SkipCounts) -> dict[str, pa
     boxes_ok = np.ones(row_count, dtype=bool)
     for url_column in _URL_COLUMNS:
         parsed = [parse_floats(field(fields, url_column + offset)) for offset in range(1, 5)]
-        box = np.stack([values for values, _ in parsed], axis=1)
+        box = np.stack([values for values, _ in parsed], axis=1)  # float32, as stored
         numbers_ok &= np.logical_and.reduce([ok for _, ok in parsed])
         left, right, top, bottom = box.T
+        # In float32: boxes differing only in the 8th decimal have no width once stored.
         boxes_ok &= (box.min(axis=1) >= 0) & (box.max(axis=1) <= 1) & (left < right) & (top < bottom)
-        boxes.append(box.astype(np.float32))
+        boxes.append(box)
 
     triplet_names = pc.utf8_upper(pc.utf8_trim(field(fields, _TRIPLET_TYPE_COLUMN), characters='" '))
     triplet_type = np.array([_TRIPLET_TYPE_IDS.get(name, -1) for name in triplet_names.to_pylist()], dtype=np.int64)
@@ -196,8 +197,8 @@ def _parse_batch(lines: pa.Array, split: str, skips: SkipCounts) -> dict[str, pa
 def _read_list(list_file: Path, split: str, skips: SkipCounts) -> dict[str, pa.Array]:
     """Parse and validate one FEC list file (no file-system checks)."""
     parts = []
-    for lines, undecodable in iter_line_batches(list_file):
-        skips.add(split, REASON_ENCODING, undecodable)
+    for lines, dropped in iter_line_batches(list_file):
+        skips.add_counts(split, dropped)
         parts.append(_parse_batch(lines, split, skips))
     if not parts:
         parts.append(_parse_batch(pa.array([], type=pa.string()), split, skips))
@@ -244,10 +245,10 @@ def _index_split(
 
 
 def _find_lists_dir(root: Path) -> Path:
-    for candidate in (root / "FEC_dataset", root):
+    for candidate in (root / FEC_LISTS_FOLDER, root):
         if (candidate / LIST_FILES["train"]).is_file() or (candidate / LIST_FILES["test"]).is_file():
             return candidate
-    return root / "FEC_dataset"
+    return root / FEC_LISTS_FOLDER
 
 
 def load_fec(
@@ -286,7 +287,7 @@ def load_fec(
         split: require_file(CORPUS, lists_dir / name, f"{split} list") for split, name in LIST_FILES.items()
     }
     if images_dir is None:
-        images = require_dir(CORPUS, root / "images", "images folder")
+        images = require_dir(CORPUS, root / FEC_IMAGES_FOLDER, "images folder")
         containment = root
     else:
         images = containment = require_dir(CORPUS, images_dir, "images folder")

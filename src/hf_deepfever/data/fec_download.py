@@ -33,7 +33,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.files import atomic_output, atomic_write_bytes, atomic_write_json
+from ..core.corpus_layouts import FEC_IMAGES_FOLDER, FEC_LISTS_FOLDER
+from ..core.files import atomic_output, atomic_write_bytes, atomic_write_json, read_regular_text
 from ._common import iter_line_batches, split_fields
 from .fec import LIST_FILES, fec_image_filename
 
@@ -86,10 +87,10 @@ class _TransientFailure(Exception):
 
 
 def _lists_dir(fec_dir: Path) -> Path:
-    for candidate in (fec_dir / "FEC_dataset", fec_dir):
+    for candidate in (fec_dir / FEC_LISTS_FOLDER, fec_dir):
         if any((candidate / name).is_file() for name in LIST_FILES.values()):
             return candidate
-    raise FileNotFoundError(f"FEC: list files not found: expected {fec_dir / 'FEC_dataset' / LIST_FILES['train']}")
+    raise FileNotFoundError(f"FEC: list files not found: expected {fec_dir / FEC_LISTS_FOLDER / LIST_FILES['train']}")
 
 
 def read_fec_urls(fec_dir: str | os.PathLike, splits: list[str]) -> list[str]:
@@ -154,16 +155,17 @@ def _download_one(url: str, target: Path, arguments: DownloadArguments) -> str |
 
 
 def _read_dead(path: Path) -> dict[str, str]:
+    """The dead URLs an earlier run listed (a regular file only: a FIFO there would block the run)."""
     if not path.is_file():
         return {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        return {row[0]: row[1] for row in csv.reader(handle, delimiter="\t") if len(row) == 2}
+    text = read_regular_text(path, errors="replace")
+    return {row[0]: row[1] for row in csv.reader(text.splitlines(), delimiter="\t") if len(row) == 2}
 
 
 def download_fec(arguments: DownloadArguments) -> DownloadSummary:
     """Download the images of ``arguments.splits``; return (and save as JSON) a summary."""
     fec_dir = Path(arguments.fec_dir)
-    output_dir = Path(arguments.output_dir) if arguments.output_dir else fec_dir / "images"
+    output_dir = Path(arguments.output_dir) if arguments.output_dir else fec_dir / FEC_IMAGES_FOLDER
     output_dir.mkdir(parents=True, exist_ok=True)
     urls = read_fec_urls(fec_dir, arguments.splits)
     if arguments.limit is not None:

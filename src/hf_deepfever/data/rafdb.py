@@ -7,6 +7,9 @@ Expected below ``root`` (``root`` may also be the ``basic`` folder itself)::
     basic/Image/original/<name>                  (the original photographs)
 
 Each list line is ``<name> <label>``, e.g. ``train_00001.jpg 5``; the split is the name's prefix.
+
+Corpus images keep their STORED pixels: EXIF orientation is not applied, because published annotations refer
+to the stored pixels (user photos at inference, by contrast, are made upright).
 """
 
 from __future__ import annotations
@@ -20,11 +23,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.corpus_layouts import (
+    RAFDB_ALIGNED_IMAGES,
+    RAFDB_ALIGNED_SUFFIX,
+    RAFDB_BASIC,
+    RAFDB_LIST_FILE,
+    RAFDB_ORIGINAL_IMAGES,
+)
 from ..core.vocabulary import RAFDB_EXPRESSIONS
 from ._common import (
     FILE_OK,
     REASON_COLUMNS,
-    REASON_ENCODING,
     REASON_LABEL,
     REASON_NULL,
     REASON_NUMBER,
@@ -43,7 +52,7 @@ from ._common import (
 
 CORPUS = "RAF-DB"
 
-LIST_FILE = Path("EmoLabel") / "list_patition_label.txt"
+LIST_FILE = RAFDB_LIST_FILE
 SPLITS = ("train", "test")
 UNKNOWN_SPLIT = "(no train_/test_ prefix)"
 REASON_PREFIX = "unknown split prefix"
@@ -56,7 +65,7 @@ def _features():
 
 
 def _image_name(name: str, aligned: bool) -> str:
-    return posixpath.splitext(name)[0] + "_aligned.jpg" if aligned else name
+    return posixpath.splitext(name)[0] + RAFDB_ALIGNED_SUFFIX if aligned else name
 
 
 def _split_of(name: str) -> str:
@@ -65,10 +74,10 @@ def _split_of(name: str) -> str:
 
 
 def _find_basic(root: Path) -> Path:
-    for candidate in (root / "basic", root):
+    for candidate in (root / RAFDB_BASIC, root):
         if (candidate / LIST_FILE).is_file():
             return candidate
-    return root / "basic"
+    return root / RAFDB_BASIC
 
 
 def load_rafdb(
@@ -99,7 +108,7 @@ def load_rafdb(
     root = require_dir(CORPUS, root)
     basic = _find_basic(root)
     list_file = require_file(CORPUS, basic / LIST_FILE, "label list")
-    images_dir = require_dir(CORPUS, basic / "Image" / ("aligned" if aligned else "original"), "images folder")
+    images_dir = require_dir(CORPUS, basic / (RAFDB_ALIGNED_IMAGES if aligned else RAFDB_ORIGINAL_IMAGES), "images folder")
     arguments = {"root": str(root), "aligned": aligned, "images_dir": str(images_dir)}
 
     def build(context: BuildContext):
@@ -107,8 +116,8 @@ def load_rafdb(
 
         names: list[str] = []
         labels: list[np.ndarray] = []
-        for lines, undecodable in iter_line_batches(list_file):
-            context.skips.add(UNKNOWN_SPLIT, REASON_ENCODING, undecodable)
+        for lines, dropped in iter_line_batches(list_file):
+            context.skips.add_counts(UNKNOWN_SPLIT, dropped)
             fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
             counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
             first = pc.list_element(fields, 0).to_numpy(zero_copy_only=False)

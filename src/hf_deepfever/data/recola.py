@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Union
@@ -35,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..core.corpus_layouts import RECOLA_AUDIO_SUFFIX, RECOLA_DIMENSIONS, RECOLA_FOLDERS, RECOLA_LAYOUTS
+from ..core.files import read_regular_text
 from ..core.vocabulary import VIDEO_EXTENSIONS
 from ._common import (
     FILE_MISSING,
@@ -54,18 +57,25 @@ from ._common import (
 
 CORPUS = "RECOLA"
 SPLITS = ("train", "dev", "test")
-DIMENSIONS = ("arousal", "valence")
-LAYOUTS = ("avec2016", "original")
+DIMENSIONS = RECOLA_DIMENSIONS
+LAYOUTS = RECOLA_LAYOUTS
 
 _AVEC_NAME = re.compile(r"^(train|dev|test)_(\d+)$")
 _ORIGINAL_NAME = re.compile(r"^P(\d+)$")
 _TIME_DECIMALS = 1000  # labels are paired on time rounded to the millisecond
+MAX_TIME_S = 2**24 / _TIME_DECIMALS
+"""Latest label time accepted (4.66 h; a RECOLA session lasts 5 min): up to here float32, the stored type,
+still tells milliseconds apart."""
+MAX_LABEL_FILE_BYTES = 64 << 20
+"""Largest label file read (a 5-minute trace is about 200 kB)."""
 
 REASON_MISSING_AUDIO = "missing audio"
 REASON_UNREADABLE_AUDIO = "unreadable audio"
 REASON_ONE_DIMENSION = "labels for only one dimension"
 REASON_LABEL_FILE = "malformed label file"
 REASON_LABEL_LINE = "malformed label line"
+REASON_LABEL_RANGE = "label value outside -1..1"
+REASON_TIME_RANGE = "label time outside 0..16777 s"
 REASON_UNPAIRED = "label time without partner"
 
 _AUDIO_STATUS_REASONS = {
@@ -112,14 +122,29 @@ def _stems(folder: Path, suffix: str, pattern: re.Pattern[str], root: Path) -> t
 
 
 def _read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return [line.strip() for line in handle]
+    """The stripped lines of a label file: only a regular file of bounded size is read (a FIFO named like a
+    label file used to hang the loader)."""
+    text = read_regular_text(path, errors="replace", max_bytes=MAX_LABEL_FILE_BYTES)
+    return [line.strip() for line in text.split("\n")]
 
 
-def read_arff_trace(path: Path) -> tuple[Trace, int]:
-    """``(time, value)`` from an AVEC gold-standard ARFF, and how many data lines were malformed.
+def _checked_trace(time: np.ndarray, value: np.ndarray, ok: np.ndarray, lines: int) -> tuple[Trace, Counter]:
+    """The lines whose (float32) time and value are in range, and the others counted by reason."""
+    dropped: Counter = Counter()
+    dropped[REASON_LABEL_LINE] = lines - int(np.count_nonzero(ok))
+    time_ok = ok & (time >= 0) & (time <= MAX_TIME_S)
+    dropped[REASON_TIME_RANGE] = int(np.count_nonzero(ok & ~time_ok))
+    value_ok = time_ok & (np.abs(value) <= 1)
+    dropped[REASON_LABEL_RANGE] = int(np.count_nonzero(time_ok & ~value_ok))
+    return (time[value_ok], value[value_ok]), dropped
 
-    Raises ``ValueError`` when the file has no ``@data`` section.
+
+def read_arff_trace(path: Path) -> tuple[Trace, Counter]:
+    """``(time, value)`` (float32, as stored) from an AVEC gold-standard ARFF, and the data lines dropped, by
+    reason (malformed, time outside [0, :data:`MAX_TIME_S`], value outside [-1, 1]).
+
+    Raises ``ValueError`` when the file has no ``@data`` section, ``OSError`` when it is not a regular file or
+    larger than :data:`MAX_LABEL_FILE_BYTES`.
     """
     lines = _read_lines(path)
     starts = [number for number, line in enumerate(lines) if line.lower() == "@data"]
@@ -131,15 +156,15 @@ def read_arff_trace(path: Path) -> tuple[Trace, int]:
     fields = fields.filter(pa.array(well_formed))
     time, time_ok = parse_floats(pc.list_element(fields, 1))
     value, value_ok = parse_floats(pc.list_element(fields, 2))
-    ok = time_ok & value_ok
-    return (time[ok], value[ok]), int(len(data) - np.count_nonzero(ok))
+    return _checked_trace(time, value, time_ok & value_ok, len(data))
 
 
-def read_rater_csv_trace(path: Path) -> tuple[Trace, int]:
-    """``(time, mean over raters)`` from an original-release ``;``-separated rating CSV.
+def read_rater_csv_trace(path: Path) -> tuple[Trace, Counter]:
+    """``(time, mean over raters)`` from an original-release ``;``-separated rating CSV, and the lines dropped.
 
-    A decimal comma is accepted. Lines whose time, or every rating, fails to parse, or whose field
-    count differs from the header's, count as malformed. Raises ``ValueError`` on an empty file.
+    A decimal comma is accepted. Lines whose time, or every rating, fails to parse, or whose field count
+    differs from the header's, count as malformed; a time outside [0, :data:`MAX_TIME_S`] or any rating
+    outside [-1, 1] drops the line too. Raises ``ValueError`` on an empty file.
     """
     lines = [line for line in _read_lines(path) if line]
     if not lines:
@@ -150,19 +175,23 @@ def read_rater_csv_trace(path: Path) -> tuple[Trace, int]:
     well_formed = (counts == header_width) & (header_width >= 2)
     fields = fields.filter(pa.array(well_formed))
     if not len(fields):
-        return (np.zeros(0), np.zeros(0)), len(lines) - 1
+        empty = np.zeros(0, dtype=np.float32)
+        return (empty, empty), Counter({REASON_LABEL_LINE: len(lines) - 1})
     time, time_ok = parse_floats(pc.list_element(fields, 0))
     ratings = np.stack([parse_floats(pc.list_element(fields, column))[0] for column in range(1, header_width)], axis=1)
-    rated = ~np.isnan(ratings).all(axis=1)
-    # Mean over the raters that parsed; rows where none did are dropped below.
-    mean = np.nansum(ratings, axis=1) / np.maximum((~np.isnan(ratings)).sum(axis=1), 1)
-    ok = time_ok & rated
-    return (time[ok], mean[ok]), int(len(lines) - 1 - np.count_nonzero(ok))
+    parsed = ~np.isnan(ratings)
+    rated = parsed.any(axis=1)
+    # Mean over the raters that parsed (in float64, then stored as float32); an out-of-range rating counts
+    # as an out-of-range line through the largest magnitude.
+    mean = np.nansum(ratings.astype(np.float64), axis=1) / np.maximum(parsed.sum(axis=1), 1)
+    largest = np.max(np.abs(np.where(parsed, ratings, 0)), axis=1)
+    value = np.where(largest > 1, np.float32(2), mean.astype(np.float32))
+    return _checked_trace(time, value, time_ok & rated, len(lines) - 1)
 
 
 def _deduplicate(trace: Trace) -> tuple[np.ndarray, np.ndarray, int]:
     """Millisecond keys sorted ascending, values, and how many duplicate times were dropped."""
-    keys = np.rint(trace[0] * _TIME_DECIMALS).astype(np.int64)
+    keys = np.rint(trace[0].astype(np.float64) * _TIME_DECIMALS).astype(np.int64)  # times are bounded: no overflow
     unique, first = np.unique(keys, return_index=True)
     return unique, trace[1][first], len(keys) - len(unique)
 
@@ -221,8 +250,10 @@ def load_recola(
         the labels are withheld, as for AVEC 2016's test split).
 
     Recordings with missing or unreadable audio (the wav header is read), a label file that does not
-    parse, or labels for one dimension only are skipped; label lines that do not parse or whose time
-    has no partner in the other dimension are dropped. Each is counted in one warning per split.
+    parse (or is not a regular file, or is over 64 MiB), or labels for one dimension only are skipped;
+    label lines that do not parse, whose time lies outside [0, 16777] s or whose value lies outside
+    [-1, 1] (checked in float32, the stored type), or whose time has no partner in the other dimension
+    are dropped. Each is counted in one warning per split.
 
     Raises:
         FileNotFoundError: ``root``, the audio folder or the labels folder is missing.
@@ -231,18 +262,16 @@ def load_recola(
     if layout not in LAYOUTS:
         raise ValueError(f"{CORPUS}: layout must be one of {LAYOUTS}, got {layout!r}")
     root = require_dir(CORPUS, root)
+    folders = RECOLA_FOLDERS[layout]
     if layout == "avec2016":
-        audio_dir = require_dir(CORPUS, root / "recordings_audio", "audio folder")
-        labels_dir = require_dir(CORPUS, root / "ratings_gold_standard", "gold-standard labels folder")
-        default_video_dir = root / "recordings_video"
-        pattern, label_suffix, read_trace = _AVEC_NAME, ".arff", read_arff_trace
+        audio_dir = require_dir(CORPUS, root / folders.audio, "audio folder")
+        labels_dir = require_dir(CORPUS, root / folders.labels, "gold-standard labels folder")
+        pattern, read_trace = _AVEC_NAME, read_arff_trace
     else:
-        audio_dir = require_dir(CORPUS, root / "RECOLA-Audio-recordings", "audio folder")
-        labels_dir = require_dir(
-            CORPUS, root / "RECOLA-Annotation" / "emotional_behaviour", "emotional behaviour annotation folder"
-        )
-        default_video_dir = root / "RECOLA-Video-recordings"
-        pattern, label_suffix, read_trace = _ORIGINAL_NAME, ".csv", read_rater_csv_trace
+        audio_dir = require_dir(CORPUS, root / folders.audio, "audio folder")
+        labels_dir = require_dir(CORPUS, root / folders.labels, "emotional behaviour annotation folder")
+        pattern, read_trace = _ORIGINAL_NAME, read_rater_csv_trace
+    label_suffix, default_video_dir = folders.label_suffix, root / folders.video
     videos = Path(os.path.abspath(video_dir)) if video_dir is not None else default_video_dir
     video_containment = videos if video_dir is not None else root
     label_files: dict[str, dict[str, Path]] = {}
@@ -250,7 +279,7 @@ def load_recola(
     for dimension in DIMENSIONS:
         label_files[dimension], refused_here = _stems(labels_dir / dimension, label_suffix, pattern, root)
         refused |= refused_here
-    audio_files, _ = _stems(audio_dir, ".wav", pattern, root)
+    audio_files, _ = _stems(audio_dir, RECOLA_AUDIO_SUFFIX, pattern, root)
     names = sorted(set(audio_files) | set(label_files["arousal"]) | set(label_files["valence"]) | refused)
     if layout == "avec2016":
         names.sort(key=_avec_sort_key)
@@ -290,13 +319,13 @@ def _index_recording(
     name: str,
     split: str,
     label_files: dict[str, dict[str, Path]],
-    read_trace: Callable[[Path], tuple[Trace, int]],
+    read_trace: Callable[[Path], tuple[Trace, Counter]],
     find_audio: Callable,
     find_video: Callable,
     skips: SkipCounts,
 ) -> dict | None:
     """One recording's row, or None (counted in ``skips``) when it cannot be used."""
-    audio_paths, (audio_status,) = find_audio([name + ".wav"])
+    audio_paths, (audio_status,) = find_audio([name + RECOLA_AUDIO_SUFFIX])
     audio_path = audio_paths[0].as_py()
     if audio_status != FILE_OK:
         skips.add(split, _AUDIO_STATUS_REASONS[audio_status])
@@ -317,11 +346,11 @@ def _index_recording(
         traces = {}
         for dimension in DIMENSIONS:
             try:
-                traces[dimension], malformed = read_trace(label_files[dimension][name])
-            except (OSError, ValueError):
+                traces[dimension], dropped = read_trace(label_files[dimension][name])
+            except (OSError, ValueError):  # not a regular file, too large, no @data section, ...
                 skips.add(split, REASON_LABEL_FILE)
                 return None
-            skips.add(split, REASON_LABEL_LINE, malformed)
+            skips.add_counts(split, dropped)
         time, arousal, valence, unpaired = _pair_traces(traces["arousal"], traces["valence"])
         skips.add(split, REASON_UNPAIRED, unpaired)
         if not len(time):

@@ -1,7 +1,7 @@
 """The publishers' on-disk layouts of AffectNet, FEC, RAF-DB and RECOLA, written in one place.
 
-Folder and file names, header lines, column order and separators are defined here once, as each publisher
-ships them (:mod:`hf_deepfever.data` reads the same layouts). The synthetic demo corpus
+Header lines, column order and separators are defined here once, as each publisher ships them; folder and
+file names come from :mod:`hf_deepfever.core.corpus_layouts`, which :mod:`hf_deepfever.data` reads them from too. The synthetic demo corpus
 (:mod:`.image_corpora`, :mod:`.recola`) and the test and benchmark fixtures all write their files through
 this module.
 
@@ -28,12 +28,28 @@ from typing import Union
 
 import numpy as np
 
+from ..core.corpus_layouts import (
+    AFFECTNET_AUTOMATIC_IMAGES,
+    AFFECTNET_AUTOMATIC_LISTS,
+    AFFECTNET_COLUMNS,
+    AFFECTNET_LIST_FILES,
+    AFFECTNET_MANUAL_IMAGES,
+    AFFECTNET_MANUAL_LISTS,
+    AFFECTNET_NULL,
+    FEC_IMAGES_FOLDER,
+    FEC_LIST_FILES,
+    FEC_LISTS_FOLDER,
+    RAFDB_ALIGNED_IMAGES,
+    RAFDB_ALIGNED_SUFFIX,
+    RAFDB_BASIC,
+    RAFDB_LIST_FILE,
+    RAFDB_ORIGINAL_IMAGES,
+    RECOLA_DIMENSIONS,
+    RECOLA_FOLDERS,
+    RECOLA_LAYOUTS,
+)
 from ..core.files import atomic_output
-from ..data.fec import LIST_FILES as FEC_LIST_FILES
 from ..data.fec import fec_image_filename
-from ..data.rafdb import LIST_FILE as RAFDB_LIST_FILE
-from ..data.recola import DIMENSIONS as RECOLA_DIMENSIONS
-from ..data.recola import LAYOUTS as RECOLA_LAYOUTS
 
 PathLike = Union[str, os.PathLike]
 Field = Union[str, int, float]  # a string is written as it is, a number in the layout's own format
@@ -65,28 +81,7 @@ def write_lines(path: PathLike, lines: Iterable[str], *, header: str | None = No
 
 # --------------------------------------------------------------------------------------------- AffectNet
 
-AFFECTNET_COLUMNS = (
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-)
 AFFECTNET_HEADER = ",".join(AFFECTNET_COLUMNS)
-AFFECTNET_NULL = "NULL"  # the literal some rows hold instead of a face box or landmarks
-AFFECTNET_MANUAL_LISTS = "Manually_Annotated_file_lists"
-AFFECTNET_MANUAL_IMAGES = "Manually_Annotated_Images"
-AFFECTNET_AUTOMATIC_LISTS = "Automatically_Annotated_file_lists"
-AFFECTNET_AUTOMATIC_IMAGES = "Automatically_Annotated_Images"
-AFFECTNET_LIST_FILES = {
-    "train": (AFFECTNET_MANUAL_LISTS, "training.csv"),
-    "validation": (AFFECTNET_MANUAL_LISTS, "validation.csv"),
-    "automatic": (AFFECTNET_AUTOMATIC_LISTS, "automatically_annotated.csv"),
-}
 
 
 def affectnet_list_path(root: PathLike, split: str) -> Path:
@@ -138,10 +133,6 @@ def write_affectnet_list(path: PathLike, rows: Iterable[str], *, newline: str = 
 
 # --------------------------------------------------------------------------------------------------- FEC
 
-FEC_LISTS_FOLDER = "FEC_dataset"
-FEC_IMAGES_FOLDER = "images"  # where the user's download of the URLs goes, named by fec_image_filename
-
-
 def fec_list_path(root: PathLike, split: str) -> Path:
     """The list of ``split`` (``"train"`` or ``"test"``) below a FEC ``root``."""
     return Path(root) / FEC_LISTS_FOLDER / FEC_LIST_FILES[split]
@@ -178,11 +169,6 @@ def write_fec_list(path: PathLike, rows: Iterable[str]) -> Path:
 
 # ------------------------------------------------------------------------------------------------ RAF-DB
 
-RAFDB_BASIC = "basic"
-RAFDB_ALIGNED_IMAGES = Path("Image") / "aligned"
-RAFDB_ORIGINAL_IMAGES = Path("Image") / "original"
-
-
 def rafdb_list_path(root: PathLike) -> Path:
     """``basic/EmoLabel/list_patition_label.txt`` (the publisher's spelling) below a RAF-DB ``root``."""
     return Path(root) / RAFDB_BASIC / RAFDB_LIST_FILE
@@ -195,7 +181,7 @@ def rafdb_original_path(root: PathLike, name: str) -> Path:
 
 def rafdb_aligned_path(root: PathLike, name: str) -> Path:
     """The 100x100 aligned crop of list entry ``name``: ``<stem>_aligned.jpg``."""
-    return Path(root) / RAFDB_BASIC / RAFDB_ALIGNED_IMAGES / f"{Path(name).stem}_aligned.jpg"
+    return Path(root) / RAFDB_BASIC / RAFDB_ALIGNED_IMAGES / f"{Path(name).stem}{RAFDB_ALIGNED_SUFFIX}"
 
 
 def format_rafdb_row(name: str, label: Field) -> str:
@@ -212,11 +198,10 @@ def write_rafdb_list(path: PathLike, rows: Iterable[str]) -> Path:
 
 RECOLA_LABEL_STEP_S = 0.04  # one label every 40 ms
 RECOLA_RATER_NAMES = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
-RECOLA_GOLD_STANDARD = "ratings_gold_standard"  # AVEC 2016 only
+RECOLA_GOLD_STANDARD = RECOLA_FOLDERS["avec2016"].labels  # AVEC 2016 only
 # (audio, video, individual ratings) folders of each release.
 _RECOLA_FOLDERS = {
-    "avec2016": ("recordings_audio", "recordings_video", "ratings_individual"),
-    "original": ("RECOLA-Audio-recordings", "RECOLA-Video-recordings", "RECOLA-Annotation/emotional_behaviour"),
+    layout: (folders.audio, folders.video, folders.individual_ratings) for layout, folders in RECOLA_FOLDERS.items()
 }
 _ARFF_HEADER = (
     "@relation GOLDSTANDARD_{dimension}\n"
