@@ -145,7 +145,8 @@ def test_affectnet_boxes_outside_their_image_and_unusable_images_are_skipped(tmp
     )
     dataset, skips = _load(load_affectnet, "AffectNet", root, cache_dir=tmp_path / "cache")
     assert skips["train"] == {"face box outside image": 3, "unreadable image": 1, "image too large": 1}
-    kept = [os.path.basename(row["path"]) for row in dataset["train"].cast_column("image", Image(decode=False))["image"]]
+    images = dataset["train"].cast_column("image", Image(decode=False))["image"]
+    kept = [os.path.basename(row["path"]) for row in images]
     assert sorted(kept) == ["good_0.jpg", "good_1.jpg", "good_1.jpg", "good_2.jpg", "tall.png"]
 
 

@@ -108,7 +108,8 @@ def load_rafdb(
     root = require_dir(CORPUS, root)
     basic = _find_basic(root)
     list_file = require_file(CORPUS, basic / LIST_FILE, "label list")
-    images_dir = require_dir(CORPUS, basic / (RAFDB_ALIGNED_IMAGES if aligned else RAFDB_ORIGINAL_IMAGES), "images folder")
+    images = RAFDB_ALIGNED_IMAGES if aligned else RAFDB_ORIGINAL_IMAGES
+    images_dir = require_dir(CORPUS, basic / images, "images folder")
     arguments = {"root": str(root), "aligned": aligned, "images_dir": str(images_dir)}
 
     def build(context: BuildContext):

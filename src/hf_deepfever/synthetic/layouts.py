@@ -1,9 +1,9 @@
 """The publishers' on-disk layouts of AffectNet, FEC, RAF-DB and RECOLA, written in one place.
 
 Header lines, column order and separators are defined here once, as each publisher ships them; folder and
-file names come from :mod:`hf_deepfever.core.corpus_layouts`, which :mod:`hf_deepfever.data` reads them from too. The synthetic demo corpus
-(:mod:`.image_corpora`, :mod:`.recola`) and the test and benchmark fixtures all write their files through
-this module.
+file names come from :mod:`hf_deepfever.core.corpus_layouts`, where :mod:`hf_deepfever.data` reads them too.
+The synthetic demo corpus (:mod:`.image_corpora`, :mod:`.recola`) and the test and benchmark fixtures all
+write their files through this module.
 
 Each layout has ``format_*`` functions that build one well-formed line and ``write_*`` functions that take
 lines as they are, so a fixture can mix in deliberately broken ones (``NULL`` rows, missing columns,
