@@ -474,8 +474,15 @@ def test_cli_index_and_similar_from_todays_extract(tmp_path, tiny_model_dir, pho
     code = _cli(["similar", str(vectors), "--row", "0", "--index", str(tmp_path / "idx"), "--k", "2", "--model", tiny_model_dir])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert not any(line.split()[2:3] == [out.splitlines()[0].split()[1]] for line in out.splitlines()[2:])  # not itself
-    assert len(out.splitlines()) == 4
+    lines = out.splitlines()
+    queried = lines[0].split()[1]  # "query <file name> (row 0, <expression>)"
+    assert lines[0].startswith("query ") and "(row 0" in lines[0]
+    assert len(lines) == 4 and not any(Path(line.split()[2]).name == queried for line in lines[2:])  # not itself
+    code = _cli(["similar", str(vectors), "--row", "0", "--row", "3", "--include-self", "--index", str(tmp_path / "idx"), "--k", "1"
+                 , "--model", tiny_model_dir])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 6
+    assert Path(lines[2].split()[2]).name == queried and float(lines[2].split()[1]) < 1e-5  # itself, when asked
 
     assert _cli(["similar", str(vectors), "--index", str(tmp_path / "idx")]) == 2
     assert "--row" in capsys.readouterr().err

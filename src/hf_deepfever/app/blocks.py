@@ -64,7 +64,7 @@ def build_app(
             with gr.Row():
                 table = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="Faces", interactive=False, elem_id="photo-table")
                 circumplex = gr.Plot(label="Valence / arousal", elem_id="photo-circumplex")
-            gallery = gr.Gallery(label="Nearest expressions in the index", columns=6, height="auto",
+            gallery = gr.Gallery(label="Nearest expressions in the index", columns=6, rows=1, height=240,
                                  visible=service.index is not None, elem_id="photo-neighbours")
             photo.change(on_photo, inputs=photo, outputs=[photo_status, boxed, table, scores, circumplex, gallery])
         with gr.Tab("Video"):

@@ -5,6 +5,9 @@ columns; each row keeps its image path and face box. Distances are cosine distan
 of the L2-normalised vectors. `--kind auto` (default) builds an exact index below 1,000,000 rows and an
 approximate IVF index from there on (recall and speed: benchmarks/RESULTS.md); `--kind exact|ivf|hnsw` chooses.
 
+Relative image paths (as `deepfever extract` writes them) are made absolute against the current folder, so
+that `deepfever similar --sheet` and the app find the images from any folder.
+
 The index records the model that made the vectors (a fingerprint of its config, processor config and weights),
 read from the table when it records one, else from `--model` (which must then be the extraction's model); a
 query from another model is refused. Rows with a missing, malformed or all-zero vector are skipped and counted.
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if table.skipped:
         first = ", ".join(f"row {row}: {reason}" for row, reason in table.first_skipped)
         print(f"deepfever index: skipped {sum(table.skipped.values())} row(s) ({table.skipped_summary()}; first: {first})", file=sys.stderr)
+    table.rows = _absolute_paths(table.rows)
     model = model_fingerprint(args.model) if args.model else None
     index = ExpressionIndex.from_table(table, model=model, kind=args.kind)
     index.save(output)
@@ -59,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
         f"model {index.model.describe()}, {time.perf_counter() - start:.1f} s -> {output}"
     )
     return 0
+
+
+def _absolute_paths(rows: Any) -> Any:
+    import os
+
+    import pyarrow as pa
+
+    paths = [path if os.path.isabs(path) else os.path.abspath(path) for path in rows["path"].to_pylist()]
+    return rows.set_column(rows.column_names.index("path"), "path", pa.array(paths, pa.string()))
 
 
 __all__ = ["add_parser", "run"]

@@ -1,12 +1,13 @@
 """`deepfever similar`: the faces of an index whose expression is nearest to a query's, with distances.
 
-QUERY is either an image, or a vectors table (the output of `deepfever extract`) with `--row`:
+Each QUERY is either an image, or a vectors table (the output of `deepfever extract`) with `--row`:
 
 - An image: its largest face, or every face with `--detect-faces`, is cropped and run through the model the
   index was built with (its recorded folder or Hub id, or `--model`, whose fingerprint must match). When the
   index holds whole images (extracted without face boxes), the whole query image is used the same way, unless
   `--detect-faces` is given; `--whole-image` forces that. A photo without a face is an error that says so.
-- A table row: `--row N` (the row's number in the table) or `--row PATH` (every row of that image). The vectors
+- A table row: `--row N` (the row's number in the table) or `--row PATH` (every row of that image); `--row` may
+  be given several times. The vectors
   must come from the index's model (recorded in the table, or stated with `--model`). The row itself is left
   out of its own results unless `--include-self`.
 
@@ -31,13 +32,16 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("query", help="An image file, or a vectors table/folder (then give --row).")
+    parser.add_argument("query", nargs="+", help="Image files, or a vectors table/folder (then give --row).")
     parser.add_argument("--index", required=True, help="An index folder written by deepfever index.")
     parser.add_argument("--k", type=int, default=10, help="Neighbours per query face (default 10).")
     parser.add_argument("--detect-faces", action="store_true", help="Query with every face of the image, not only the largest.")
     parser.add_argument("--whole-image", action="store_true", help="Query with the whole image (no face detection).")
     parser.add_argument("--detector", default="auto", help="Face detector: auto (default), haar, dlib, yunet:/path/model.onnx.")
-    parser.add_argument("--row", default=None, help="With a table QUERY: a row number, or an image path of the table.")
+    parser.add_argument(
+        "--row", action="append", default=None,
+        help="With a table QUERY: a row number, or an image path of the table (repeat for several rows).",
+    )
     parser.add_argument("--include-self", action="store_true", help="With a table QUERY: keep the row itself in its results.")
     parser.add_argument("--model", default=None, help="The model to embed an image with (default: the index's own).")
     parser.add_argument("--sheet", default=None, help="Also draw a contact sheet (.png, .jpg, .pdf, .svg).")
@@ -46,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
+def _check_args(args: argparse.Namespace) -> tuple[list[Path], Path | None]:
     from ..search.contact_sheet import SHEET_FORMATS
 
     if args.k < 1:
@@ -59,10 +63,11 @@ def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
             raise ValueError(f"--sheet must end in one of {', '.join(SHEET_FORMATS)}, got {sheet}")
         if not sheet.parent.is_dir():
             raise FileNotFoundError(f"output folder does not exist: {sheet.parent}")
-    query = Path(args.query)
-    if not query.exists():
-        raise FileNotFoundError(f"no such query image or table: {query}")
-    return query, sheet
+    queries = [Path(query) for query in args.query]
+    for query in queries:
+        if not query.exists():
+            raise FileNotFoundError(f"no such query image or table: {query}")
+    return queries, sheet
 
 
 def _is_table(query: Path) -> bool:
@@ -89,51 +94,68 @@ def _table_queries(args: argparse.Namespace, query: Path, index: Any) -> list[di
         raise ValueError(f"{query} does not record which model made its vectors: state it with --model M")
     source_rows = table.rows["source_row"].to_numpy()
     paths = table.rows["path"].to_pylist()
-    if args.row.isdigit():
-        chosen = np.flatnonzero(source_rows == int(args.row))
-        if chosen.size == 0:
-            raise ValueError(f"{query} has no usable row {args.row} (rows 0-{int(source_rows.max())}; skipped rows cannot be queried)")
-    else:
-        chosen = np.array([i for i, path in enumerate(paths) if path == args.row])
-        if chosen.size == 0:
-            raise ValueError(f"{query} has no row with path {args.row!r}")
+    chosen: list[int] = []
+    for wanted in args.row:
+        if wanted.isdigit():
+            found = np.flatnonzero(source_rows == int(wanted))
+            if found.size == 0:
+                raise ValueError(f"{query} has no usable row {wanted} (rows 0-{int(source_rows.max())}; skipped rows cannot be queried)")
+        else:
+            found = np.array([i for i, path in enumerate(paths) if path == wanted], dtype=np.int64)
+            if found.size == 0:
+                raise ValueError(f"{query} has no row with path {wanted!r}")
+        chosen.extend(int(i) for i in found)
     boxes = table.face_boxes()
     entries = []
     for position in chosen:
         box = None if boxes is None or np.isnan(boxes[position]).any() else tuple(float(v) for v in boxes[position])
         own = None if args.include_self else _own_row(index, paths[position], box)
+        expression = table.rows["expression"][position].as_py() if "expression" in table.rows.column_names else None
         entries.append({
-            "title": f"{paths[position]} (row {int(source_rows[position])})",
+            "title": f"{Path(paths[position]).name} (row {int(source_rows[position])}" + (f", {expression})" if expression else ")"),
             "vector": table.vectors[position], "box": box, "image": None, "path": paths[position], "exclude": own,
         })
     return [{"model": model, **entry} for entry in entries]
 
 
 def _own_row(index: Any, path: str, box: Any) -> int | None:
-    """The index's row of a queried table row (same image path and face box), or None when it is not indexed."""
+    """The index's row of a queried table row (same image path, as given or made absolute as `deepfever index`
+    does, and same face box), or None when it is not indexed."""
+    import os
+
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    for row in pc.indices_nonzero(pc.equal(index.rows["path"], path)).to_pylist():
+    same_path = pc.is_in(index.rows["path"], value_set=pa.array(sorted({path, os.path.abspath(path)})))
+    for row in pc.indices_nonzero(same_path).to_pylist():
         if index.neighbour(row).face_box == box:
             return int(row)
     return None
 
 
-def _image_queries(args: argparse.Namespace, query: Path, index: Any) -> list[dict[str, Any]]:
-    """Query entries from the faces of an image, embedded with the index's model."""
+def _visual_model(args: argparse.Namespace, index: Any) -> tuple[Any, Any]:
+    """The model to embed query images with (the index's own unless --model) and its identity, checked."""
     from ..inference import resolve_device
     from ..search.identity import model_fingerprint
-    from ..search.photo_faces import analyse_photo, load_visual_model
+    from ..search.photo_faces import load_visual_model
 
     name = args.model or index.model.name
     if not name:
         raise ValueError("the index records no model folder or Hub id: give the model to embed the query with --model")
     identity = model_fingerprint(name)
     index.model.check_same(identity, what=f"vectors of --model {name}" if args.model else f"vectors of {name} (the index's model as found now)")
-    visual = load_visual_model(name, device=resolve_device(args.device), trust_remote_code=args.trust_remote_code)
+    return load_visual_model(name, device=resolve_device(args.device), trust_remote_code=args.trust_remote_code), identity
+
+
+def _image_queries(args: argparse.Namespace, query: Path, index: Any, visual_and_identity: tuple[Any, Any]) -> list[dict[str, Any]]:
+    """Query entries from the faces of an image, embedded with the index's model."""
+    from ..search.photo_faces import analyse_photo
+
+    visual, identity = visual_and_identity
     index_has_boxes = "face_x" in index.rows.column_names and index.rows["face_x"].null_count < len(index)
     whole = args.whole_image or (not args.detect_faces and not index_has_boxes)
-    if whole and not args.whole_image:
+    if whole and not args.whole_image and not getattr(args, "_whole_image_noted", False):
+        args._whole_image_noted = True
         print("deepfever similar: the index holds whole images (no face boxes): querying with the whole image too "
               "(--detect-faces to query with its faces)", file=sys.stderr)
     analysis = analyse_photo(query, visual.model, visual.processor, detector=args.detector,
@@ -169,9 +191,18 @@ def run(args: argparse.Namespace) -> int:
     from ..search.contact_sheet import SheetQuery, draw_contact_sheet
     from ..search.index import ExpressionIndex
 
-    query, sheet = _check_args(args)
+    queries, sheet = _check_args(args)
     index = ExpressionIndex.load(args.index)
-    entries = _table_queries(args, query, index) if _is_table(query) else _image_queries(args, query, index)
+    entries = []
+    visual = None
+    for query in queries:
+        if _is_table(query):
+            entries += _table_queries(args, query, index)
+        else:
+            visual = visual or _visual_model(args, index)
+            entries += _image_queries(args, query, index, visual)
+    if len({entry["model"].fingerprint for entry in entries}) > 1:
+        raise ValueError("the queries come from different models; query one model's vectors at a time")
     exclude = [entry["exclude"] for entry in entries]
     result = index.search(
         np.stack([entry["vector"] for entry in entries]), args.k, model=entries[0]["model"],

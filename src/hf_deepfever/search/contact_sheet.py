@@ -119,7 +119,7 @@ def draw_contact_sheet(queries: Sequence[SheetQuery], output: str | os.PathLike[
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     with atomic_output(output) as temporary:
-        figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=110, bbox_inches="tight")
+        figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=90, bbox_inches="tight")
     plt.close(figure)
     return output
 

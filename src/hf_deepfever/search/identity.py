@@ -45,7 +45,8 @@ class ModelIdentity:
     Attributes:
         fingerprint: ``"sha256:<64 hex>"`` from :func:`model_fingerprint` (or any stable string a caller
             chooses for vectors not made by a saved model, e.g. a benchmark's random vectors).
-        name: the folder or Hub id it was loaded from, for messages only (the fingerprint decides).
+        name: the folder (absolute) or Hub id it was loaded from: where to load it again, and for messages (the
+            fingerprint decides whether two models are the same).
         embedding_dim: the length of its vectors, when known.
     """
 
@@ -167,6 +168,8 @@ def model_fingerprint(name_or_path: str | os.PathLike[str], **hub_kwargs: Any) -
     (when the folder has one; otherwise the loader's default, which the config decides) and every weights file.
     """
     name = os.fspath(name_or_path)
+    if Path(name).is_dir():
+        name = str(Path(name).resolve())  # the index then finds its model from any working folder
     resolve = _resolver(name, hub_kwargs)
     config_path = resolve(CONFIG_NAME)
     if config_path is None:
