@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-logger = logging.getLogger(__name__)
-
-from .files import atomic_write_json
+from .files import JSON_MAX_BYTES, atomic_write_json, read_regular_text
 from .vocabulary import DATASET_KIND_KEY, DEMO_CORPUS_MARKER, EVAL_RESULTS_NAME, REAL, SYNTHETIC_DEMO
 
 PathLike = Union[str, os.PathLike]
+
+logger = logging.getLogger(__name__)
 
 
 def is_demo_corpus(folder: PathLike) -> bool:
@@ -58,12 +58,15 @@ def dataset_kind(folders: Iterable[PathLike | None]) -> str:
 
 
 def read_eval_results(path: PathLike) -> dict[str, Any]:
-    """The results stored in ``path`` (``{}`` when the file does not exist)."""
+    """The results stored in ``path`` (``{}`` when the file does not exist).
+
+    Only a regular file of at most ``JSON_MAX_BYTES`` is read; anything else is an error naming the file.
+    """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
+        results = json.loads(read_regular_text(path, max_bytes=JSON_MAX_BYTES))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it before writing results into it")
     if not isinstance(results, dict):

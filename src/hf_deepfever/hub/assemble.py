@@ -3,8 +3,9 @@
 A saved model folder (``save_pretrained`` output, or a training run's ``--output_dir``) becomes a folder of:
 safetensors weights, ``config.json``, the processor config(s), the remote-code model files, the rendered
 ``README.md`` card, and ``eval_results.json`` / ``training_args.json`` when present. Pickled weights are
-refused, never converted or skipped silently: a pickle can run code when loaded. ``training_args.json``
-and ``eval_results.json`` are copied redacted: the absolute local paths a run recorded become folder
+refused, never converted or skipped silently: a pickle can run code when loaded. Every file goes through
+`hub.members`: a symbolic link that leaves the model folder is refused by name, never followed into the
+upload. ``training_args.json`` and ``eval_results.json`` are copied redacted: the absolute local paths a run recorded become folder
 names (`hub.redaction`); a record without any is copied byte for byte.
 """
 
@@ -22,6 +23,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
 from .cards import read_json_object, read_published_record, render_model_card
+from .members import UploadFolderError, copy_member, member_path, members_named, read_member_text
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = (
@@ -34,10 +36,6 @@ OPTIONAL_NAMES = (EVAL_RESULTS_NAME, TRAINING_ARGS_NAME)
 # Written into every upload folder so that re-assembling may replace it; never uploaded.
 UPLOAD_FOLDER_MARKER = ".hf_deepfever_upload_folder"
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+\.([A-Za-z_][A-Za-z0-9_]*)\s+import\b", re.MULTILINE)
-
-
-class UploadFolderError(ValueError):
-    """The model folder cannot be published as it is; the message names the files concerned."""
 
 
 def find_pickled_files(model_dir: Path) -> list[str]:
@@ -58,16 +56,18 @@ def find_pickled_files(model_dir: Path) -> list[str]:
 
 def _weight_files(model_dir: Path) -> tuple[list[str], list[str]]:
     """(weight files to upload, missing required weight files)."""
-    index = model_dir / WEIGHTS_INDEX_NAME
-    if index.is_file():
+    index = member_path(model_dir, WEIGHTS_INDEX_NAME)
+    if index is not None:
         try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            weight_map = json.loads(read_member_text(index))["weight_map"]
+            shards = sorted(set(weight_map.values()))
+            if not all(isinstance(shard, str) for shard in shards):
+                raise TypeError("shard names must be strings")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
             raise UploadFolderError(f"{index} is not a valid safetensors index ({error})") from error
-        shards = sorted(set(weight_map.values()))
-        missing = [shard for shard in shards if not (model_dir / shard).is_file()]
+        missing = [shard for shard in shards if member_path(model_dir, shard) is None]  # "../x" is refused
         return [WEIGHTS_INDEX_NAME, *shards], missing
-    if (model_dir / WEIGHTS_NAME).is_file():
+    if member_path(model_dir, WEIGHTS_NAME) is not None:
         return [WEIGHTS_NAME], []
     return [], [WEIGHTS_NAME]
 
@@ -108,7 +108,8 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: `model_dir` does not exist.
-        UploadFolderError: pickled files, missing required files (named), unreadable weights or configs.
+        UploadFolderError: pickled files, missing required files (named), unreadable weights or configs, a
+            file that is a link leaving the folder (named, with its target) or not a regular file.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -120,11 +121,11 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
             "code when loaded. Save the model with save_pretrained (safetensors) and remove these files."
         )
     missing: list[str] = []
-    if not (model_dir / "config.json").is_file():
+    if member_path(model_dir, "config.json") is None:
         missing.append("config.json")
     weights, missing_weights = _weight_files(model_dir)
     missing += missing_weights
-    processor_configs = [name for name in PROCESSOR_CONFIG_NAMES if (model_dir / name).is_file()]
+    processor_configs = [name for name in PROCESSOR_CONFIG_NAMES if member_path(model_dir, name) is not None]
     if not processor_configs:
         missing.append(" or ".join(PROCESSOR_CONFIG_NAMES) + " (save the processor into the folder)")
     if missing:
@@ -137,21 +138,19 @@ def collect_upload_files(model_dir: str | os.PathLike) -> list[str]:
             f"{model_dir / 'config.json'} has no auto_map: without it the repository cannot be loaded with "
             "trust_remote_code=True; save the model with hf_deepfever's save_pretrained"
         )
-    code_files = sorted(
-        path.name for path in model_dir.glob("*.py") if path.is_file() and path.name.startswith(MODEL_FILE_PREFIXES)
-    )
+    code_files = members_named(model_dir, prefixes=MODEL_FILE_PREFIXES, suffix=".py")
     needed_modules = set(_auto_map_modules(config))
     for name in processor_configs:
         needed_modules |= _auto_map_modules(read_json_object(model_dir / name, UploadFolderError))
     for name in code_files:
-        needed_modules |= set(_RELATIVE_IMPORT.findall((model_dir / name).read_text(encoding="utf-8")))
+        needed_modules |= set(_RELATIVE_IMPORT.findall(read_member_text(model_dir / name)))
     missing_code = sorted(f"{module}.py" for module in needed_modules if f"{module}.py" not in code_files)
     if missing_code:
         raise UploadFolderError(
             f"{model_dir} is missing remote-code files that its configs or model files refer to: "
             f"{', '.join(missing_code)}"
         )
-    optional = [name for name in OPTIONAL_NAMES if (model_dir / name).is_file()]
+    optional = [name for name in OPTIONAL_NAMES if member_path(model_dir, name) is not None]
     return sorted({"config.json", *weights, *processor_configs, *code_files, *optional})
 
 
@@ -212,7 +211,8 @@ def assemble_upload_folder(
                 text = json.dumps(records[name], indent=2, sort_keys=True) + "\n"
                 (staging / name).write_text(text, encoding="utf-8")
             else:
-                shutil.copyfile(model_dir / name, staging / name)
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                copy_member(model_dir / name, staging / name)
         (staging / "README.md").write_text(card, encoding="utf-8")
         (staging / UPLOAD_FOLDER_MARKER).write_text("written by hf_deepfever.hub.assemble_upload_folder\n")
         staging.chmod(0o755)

@@ -4,7 +4,8 @@ The Hub cache is plain files: ``models--org--name/refs/<revision>`` holds a 40-h
 ``snapshots/<commit>/`` holds the repository's files (here as links into ``blobs/``). Nothing in
 ``huggingface_hub`` fills it from local files, so air-gapped installs and tests use this module:
 after ``install_to_hub_cache(folder, "org/deepfever")``, ``AutoModel.from_pretrained("org/deepfever")``
-works with ``HF_HUB_OFFLINE=1``.
+works with ``HF_HUB_OFFLINE=1``. Only the folder's own files are installed (`hub.members`): a symbolic link
+that leaves the folder is refused by name, never followed into the cache.
 """
 
 from __future__ import annotations
@@ -19,31 +20,39 @@ from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import validate_repo_id
 
-from ..core.files import atomic_output, atomic_write_text
+from ..core.files import atomic_output, atomic_write_text, open_regular_file
+from .members import copy_member, member_path
 
 _CHUNK_BYTES = 1 << 20
 
 
 def _sha256_of_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular_file(path) as handle:
         for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def _list_repo_files(folder: Path) -> list[str]:
-    """Every regular file under `folder` as a POSIX relative path, sorted; hidden entries are skipped."""
+    """Every file under `folder` as a POSIX relative path, sorted; hidden entries are skipped.
+
+    Each goes through `hub.members.member_path`: a link that leaves `folder`, or one to nothing, is refused.
+    Links to folders are refused too (a Hub snapshot holds files; the folder's own files are listed anyway).
+    """
     files = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.is_symlink() and not path.resolve().is_file():
-            raise ValueError(f"{path} is a link that does not point to a file")
-        if path.is_file():
-            files.append(relative.as_posix())
-    return files
+    for parent, folders, names in os.walk(folder):  # does not descend into linked folders
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(folders):
+            if os.path.islink(os.path.join(parent, name)):
+                raise ValueError(f"{os.path.join(parent, name)} is a link that does not point to a file")
+        for name in sorted(names):
+            relative = Path(parent, name).relative_to(folder)
+            if name.startswith(".") or any(part.startswith(".") for part in relative.parts):
+                continue
+            if member_path(folder, relative.as_posix()) is not None:
+                files.append(relative.as_posix())
+    return sorted(files)
 
 
 def content_commit_id(file_hashes: dict[str, str]) -> str:
@@ -107,7 +116,7 @@ def install_to_hub_cache(
         blob = blobs_dir / file_hash
         if not blob.is_file():
             with atomic_output(blob) as temporary:
-                shutil.copyfile(source_file, temporary)
+                copy_member(source_file, temporary)
 
     commit = content_commit_id(file_hashes)
     snapshot = repo_root / "snapshots" / commit

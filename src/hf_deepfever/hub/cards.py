@@ -28,6 +28,7 @@ from huggingface_hub.utils import validate_repo_id
 from .. import __version__
 from ..core.eval_results import read_eval_results
 from ..core.vocabulary import EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
+from .members import member_path, members_named, read_member_text
 from .redaction import redact_local_paths
 from .results import MeasuredResults, measured_results
 
@@ -54,10 +55,11 @@ def default_template(model_type: str) -> Traversable:
 
 
 def read_json_object(path: Path, error_class: type[ValueError] = ValueError) -> dict[str, Any]:
-    """The JSON object in ``path``; anything else is an ``error_class`` naming the file."""
+    """The JSON object in ``path`` (a regular file of at most ``members.TEXT_MAX_BYTES``); anything else is an
+    ``error_class`` naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = json.loads(read_member_text(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
         raise error_class(f"{path} is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise error_class(f"{path} must hold a JSON object, found a {type(data).__name__}")
@@ -77,17 +79,20 @@ def read_published_record(
     model_dir: Path, name: str, error_class: type[ValueError] = ValueError
 ) -> dict[str, Any] | None:
     """`published_record` of the JSON object in ``model_dir / name``; None when the file is absent."""
-    path = model_dir / name
-    if not path.is_file():
+    path = member_path(model_dir, name)
+    if path is None:
         return None
     return published_record(read_json_object(path, error_class), model_dir)
 
 
 def _num_parameters(model_dir: Path) -> int | None:
-    """Parameter count read from the safetensors headers (no weights are loaded); None without weights."""
+    """Parameter count read from the safetensors headers (no weights are loaded); None without weights.
+
+    Only the folder's own weights are read (`hub.members`: a link leaving the folder is refused).
+    """
     from safetensors import safe_open
 
-    files = sorted(model_dir.glob("*.safetensors"))
+    files = [model_dir / name for name in members_named(model_dir, suffix=".safetensors")]
     if not files:
         return None
     total = 0
@@ -155,8 +160,8 @@ def _processor_settings(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]
     image_settings: dict[str, Any] = {}
     audio_settings: dict[str, Any] = {}
     for name in ("preprocessor_config.json", "processor_config.json"):
-        path = model_dir / name
-        if not path.is_file():
+        path = member_path(model_dir, name)
+        if path is None:
             continue
         loaded = read_json_object(path)
         parts = [loaded] + [value for value in loaded.values() if isinstance(value, dict)]
@@ -209,6 +214,13 @@ def _template_context(
     }
 
 
+def _template_text(template: Path | Traversable) -> str:
+    """A card template's text: a package resource, or a user's file (regular, of bounded size)."""
+    if isinstance(template, Path):
+        return read_member_text(template)
+    return template.read_text(encoding="utf-8")
+
+
 def render_model_card(
     model_dir: str | os.PathLike,
     template: str | os.PathLike | None = None,
@@ -231,9 +243,9 @@ def render_model_card(
         The card text (YAML metadata + markdown). Results come only from ``eval_results.json``.
     """
     model_dir = Path(model_dir)
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: render_model_card needs a saved model folder")
+    config_path = member_path(model_dir, "config.json") if model_dir.is_dir() else None
+    if config_path is None:
+        raise FileNotFoundError(f"{model_dir / 'config.json'} not found: render_model_card needs a saved model folder")
     config = read_json_object(config_path)
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
@@ -242,7 +254,8 @@ def render_model_card(
     if not template_path.is_file():
         raise FileNotFoundError(f"model card template {template_path} not found")
 
-    recorded_results = published_record(read_eval_results(model_dir / EVAL_RESULTS_NAME), model_dir)
+    results_path = member_path(model_dir, EVAL_RESULTS_NAME)
+    recorded_results = published_record(read_eval_results(results_path), model_dir) if results_path else {}
     measured = measured_results(recorded_results, model_type)
     if repo_id is None:
         repo_id = f"your-org/{model_dir.resolve().name}"
@@ -256,7 +269,7 @@ def render_model_card(
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
     )
     try:
-        rendered = environment.from_string(template_path.read_text(encoding="utf-8")).render(
+        rendered = environment.from_string(_template_text(template_path)).render(
             **_template_context(model_dir, config, measured, repo_id, base_model)
         )
     except jinja2.TemplateError as error:

@@ -1,14 +1,18 @@
 """From a measured ``eval_results.json`` to labelled results: model-index entries and results-table rows.
 
 Only keys this module knows are turned into results, each tied to its corpus, split, task and metric.
-A key that is absent from the file is left out; nothing is ever filled in. Results whose file says
+A key that is absent from the file is left out; nothing is ever filled in. Other keys are shown in the card
+as short, escaped text (:func:`shown_values`): a few dozen at most, each cut to a line, so a hostile or
+runaway file cannot put megabytes or markup into the card. Results whose file says
 ``"dataset_kind": "synthetic-demo"`` are attributed to the synthetic demo corpus (dataset type
 ``synthetic``), never to AffectNet, FEC, RAF-DB or RECOLA.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +22,11 @@ from ..core.eval_results import DATASET_KIND_KEY, REAL, SYNTHETIC_DEMO
 
 SYNTHETIC_DATASET_NAME = "hf_deepfever synthetic demo corpus"
 SYNTHETIC_DATASET_TYPE = "synthetic"
+MAX_SHOWN_VALUES = 24
+"""Most unrecognised keys a card shows; the rest are counted in one note."""
+MAX_SHOWN_CHARACTERS = 80
+"""Longest key or value a card shows (longer ones are cut, saying how long they were)."""
+OMITTED_KEY = "(not shown)"
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,7 @@ class MeasuredResults:
 
     results: list[MeasuredResult]
     dataset_kind: str | None  # None: no file, or a file that does not say
-    unrecognised: dict[str, Any]  # keys no spec covers, shown verbatim and never put in model-index
+    unrecognised: dict[str, str]  # keys no spec covers, as `shown_values` shows them; never in model-index
 
     @property
     def synthetic(self) -> bool:
@@ -202,4 +211,46 @@ def measured_results(eval_results: dict[str, Any] | None, model_type: str) -> Me
     unrecognised = {
         key: value for key, value in sorted(eval_results.items()) if key not in known_keys and key != DATASET_KIND_KEY
     }
-    return MeasuredResults(results, kind, unrecognised)
+    return MeasuredResults(results, kind, shown_values(unrecognised))
+
+
+_MARKUP = re.compile(r"[`|<>*_\[\]\\#]")
+
+
+def _one_short_line(text: str) -> str:
+    flat = " ".join(text.split())
+    if len(flat) > MAX_SHOWN_CHARACTERS:
+        flat = f"{flat[:MAX_SHOWN_CHARACTERS]}... ({len(text):,} characters, cut)"
+    return flat
+
+
+def _shown_key(key: str) -> str:
+    """A key as the card shows it, inside a code span: one short line, and no backtick to close the span."""
+    return _one_short_line(key).replace("`", "'")
+
+
+def _shown_text(text: str) -> str:
+    """Text shown as markdown: one short line, with markdown and HTML characters escaped."""
+    return _MARKUP.sub(lambda match: "\\" + match.group(0), _one_short_line(text))
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return _shown_text(value)
+    kind = "list" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+    return f"(a JSON {kind}, not shown)"
+
+
+def shown_values(values: dict[str, Any]) -> dict[str, str]:
+    """Keys and values as a card may show them (keys in code spans, values as markdown): at most
+    ``MAX_SHOWN_VALUES`` (then one ``OMITTED_KEY`` note counting the rest), each on one line of at most
+    ``MAX_SHOWN_CHARACTERS`` characters, backticks out of keys, markdown and HTML characters of values
+    escaped, and JSON lists or objects named, not shown."""
+    shown = {_shown_key(str(key)): _shown_value(value) for key, value in list(values.items())[:MAX_SHOWN_VALUES]}
+    if len(values) > MAX_SHOWN_VALUES:
+        shown[OMITTED_KEY] = f"{len(values) - MAX_SHOWN_VALUES} more key(s) of eval_results.json"
+    return shown
