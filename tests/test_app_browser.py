@@ -137,3 +137,24 @@ def test_the_page_in_a_real_browser(service, tmp_path):
     target = os.environ.get("DEEPFEVER_SCREENSHOT_TO")
     if target:
         shutil.copyfile(screenshot, target)
+
+
+def test_the_app_command_builds_the_page_and_serves_it_locally(tiny_model_dir, monkeypatch, capsys):
+    import argparse
+
+    from hf_deepfever.app import blocks as blocks_module
+    from hf_deepfever.commands import app as app_command
+
+    if not IN_CI:
+        pytest.importorskip("gradio", reason="the app needs the [app] extra (gradio)")
+    served = {}
+    monkeypatch.setattr(blocks_module, "launch_app", lambda page, **options: served.update(page=page, **options))
+    parser = argparse.ArgumentParser()
+    app_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["app", "--model", tiny_model_dir, "--port", "7861"])
+    assert args.func(args) == 0
+    assert (served["host"], served["port"]) == ("127.0.0.1", 7861)
+    assert served["page"].deepfever_service.index is None
+    assert "serving" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--port"):
+        args.func(parser.parse_args(["app", "--model", tiny_model_dir, "--port", "0"]))

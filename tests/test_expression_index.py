@@ -131,6 +131,7 @@ def test_save_and_load_give_the_same_results_with_boxes_and_columns(tmp_path, ki
     before, after = index.search(queries, k=5, model=MODEL), loaded.search(queries, k=5, model=MODEL)
     np.testing.assert_array_equal(before.rows, after.rows)
     np.testing.assert_allclose(before.distances, after.distances, atol=1e-6)
+    np.testing.assert_allclose(loaded.vectors(), vectors / np.linalg.norm(vectors, axis=1, keepdims=True), atol=1e-6)
     row0, row1 = loaded.neighbour(0), loaded.neighbour(1)
     assert row0.face_box is None and row1.face_box == (10.0, 20.0, 30.0, 40.0) and row1.info["expression"] == "sad"
     manifest = json.loads((tmp_path / "faces.index" / "index.json").read_text())
@@ -220,6 +221,16 @@ def test_the_fingerprint_follows_weights_config_and_processor_not_the_writer(tmp
     (copy / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="safetensors only"):
         model_fingerprint(copy)
+
+
+def test_a_hub_id_in_the_cache_has_its_folders_fingerprint(tmp_path, tiny_model_dir):
+    from hf_deepfever.hub.cache import install_to_hub_cache
+
+    install_to_hub_cache(tiny_model_dir, "org/fingerprint-check", cache_dir=tmp_path)
+    cached = model_fingerprint("org/fingerprint-check", cache_dir=tmp_path)  # the tests run offline
+    assert cached.fingerprint == model_fingerprint(tiny_model_dir).fingerprint and cached.name == "org/fingerprint-check"
+    with pytest.raises(FileNotFoundError, match="neither a model folder nor a Hub model in the local cache"):
+        model_fingerprint("org/not-cached", cache_dir=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- vectors tables

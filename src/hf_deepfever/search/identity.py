@@ -148,15 +148,26 @@ def _resolver(name_or_path: str, hub_kwargs: dict[str, Any]) -> Any:
     if folder.exists():
         raise ValueError(f"{name_or_path} is a file, not a model folder or Hub id")
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        snapshot = Path(hf_hub_download(name_or_path, CONFIG_NAME, **hub_kwargs)).parent
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(
+            f"{name_or_path} is neither a model folder nor a Hub model in the local cache (offline); "
+            "pass the folder the model was saved to"
+        ) from None
+    except (RepositoryNotFoundError, RemoteEntryNotFoundError):
+        raise FileNotFoundError(f"{name_or_path} is neither a model folder nor a Hub model repository") from None
 
     def on_hub(file_name: str) -> Path | None:
         try:
             return Path(hf_hub_download(name_or_path, file_name, **hub_kwargs))
-        except EntryNotFoundError:
+        except RemoteEntryNotFoundError:  # the repository has no such file
             return None
-        except LocalEntryNotFoundError as error:  # offline and not cached: not "absent"
-            raise FileNotFoundError(f"{name_or_path}: {file_name} is not in the local cache and the Hub is unreachable ({error})") from None
+        except LocalEntryNotFoundError:  # offline: the cached snapshot holds what the loader fetched
+            cached = snapshot / file_name
+            return cached if cached.is_file() else None
 
     return on_hub
 

@@ -325,11 +325,9 @@ class ExpressionIndex:
             self._index.nprobe = int(probes or self.params["probes"])
 
     def vectors(self) -> np.ndarray:
-        """All stored (normalised) vectors, ``(N, D)``."""
-        return self._index.reconstruct_n(0, len(self)) if self.kind != "ivf" else self._ivf_vectors()
-
-    def _ivf_vectors(self) -> np.ndarray:
-        self._index.make_direct_map()
+        """All stored (normalised) vectors, ``(N, D)``, in row order."""
+        if self.kind == "ivf":
+            self._index.make_direct_map()  # IVF lists are not in row order: map rows to list entries first
         return self._index.reconstruct_n(0, len(self))
 
     def neighbour(self, row: int, *, rank: int = 0, distance: float = 0.0) -> Neighbour:
