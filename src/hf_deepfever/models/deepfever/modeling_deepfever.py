@@ -192,7 +192,7 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
         Backbone modules get exactly what timm would give them in a freshly created backbone (timm's own,
         architecture-specific init and buffers, see `DeepFeverModel._timm_reference`), so a new model keeps timm's
         init and a checkpoint that lacks some backbone keys gets sound values for them. Our linear layers get
-        a truncated normal (std 0.02) and zero bias.
+        PyTorch's default init (`reset_parameters`, through transformers' guarded init functions).
         """
         reference_name = self._backbone_module_names().get(id(module)) if isinstance(self, DeepFeverModel) else None
         if reference_name is not None:
@@ -202,9 +202,7 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
                 if tensor is not None:
                     init.copy_(tensor, reference[prefix + name])
         elif isinstance(module, nn.Linear):
-            init.trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                init.zeros_(module.bias)
+            module.reset_parameters()  # torch.nn.init calls: loaded tensors are skipped under transformers' guard
 
     @torch.no_grad()
     def initialize_weights(self) -> None:
