@@ -52,7 +52,9 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch)
     checkpoint = tmp_path / "resumed" / "checkpoints" / "checkpoint-3"
     state = json.loads((checkpoint / "training_state.json").read_text())
     # 32 rows / 8 per batch = 4 micro-batches per epoch, 2 per step: step 3 stops half-way through epoch 1.
-    assert state == {"global_step": 3, "epoch": 1, "batches_seen_in_epoch": 2, "auxiliary_batches_seen": {"fec": 6}}
+    assert state == {
+        "global_step": 3, "epoch": 1, "batches_seen_in_epoch": 2, "auxiliary_batches_seen": {"fec": 6}, "log_entries": 3,
+    }
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
 
     monkeypatch.setattr(loop, "save_checkpoint", real_save)

@@ -74,6 +74,27 @@ def read_eval_results(path: PathLike) -> dict[str, Any]:
     return results
 
 
+PREVIOUS_RESULTS_NAME = "eval_results.previous.json"
+"""Where a new training run moves the results of the model it is about to replace (never uploaded)."""
+
+
+def set_aside_eval_results(output_dir: PathLike) -> Path | None:
+    """Start a new results file for a NEW training run into ``output_dir``: an existing ``eval_results.json``
+    describes the model this run replaces, so it is renamed to ``eval_results.previous.json`` (nothing is
+    deleted; a resumed run keeps its own file). Returns the new name of the old file, if there was one.
+
+    Without this, the new model's export merged into the old file and its card showed the previous model's
+    figures for every metric the new run did not measure.
+    """
+    path = Path(output_dir) / EVAL_RESULTS_NAME
+    if not os.path.lexists(path):
+        return None
+    previous = path.with_name(PREVIOUS_RESULTS_NAME)
+    os.replace(path, previous)
+    logger.warning("%s holds results of an earlier model: moved to %s; this run writes a new one", path, previous.name)
+    return previous
+
+
 def _json_value(key: str, value: Any) -> Any:
     """A plain JSON value; numpy scalars become Python numbers."""
     if hasattr(value, "item") and callable(value.item):
@@ -141,6 +162,8 @@ __all__ = [
     "format_results",
     "is_demo_corpus",
     "merge_eval_results",
+    "PREVIOUS_RESULTS_NAME",
     "read_eval_results",
     "save_eval_results",
+    "set_aside_eval_results",
 ]

@@ -3,7 +3,6 @@ a 2-D map of expression vectors."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,13 @@ def _pyplot():
 
 
 def read_training_log(path: Path) -> list[dict[str, Any]]:
-    """The entries of a run's ``training_log.jsonl`` (one JSON object per line); ``[]`` when there is none."""
-    if not path.exists():
-        return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not a JSON object ({error})") from error
-    return entries
+    """The entries of a run's ``training_log.jsonl`` (one JSON object per line); ``[]`` when there is none.
+
+    Non-finite values (written as ``"NaN"``, ``"Infinity"``) come back as floats.
+    """
+    from ..training.log_file import read_training_log as read_log
+
+    return read_log(path)
 
 
 def _save(figure: Any, path: Path) -> Path:

@@ -10,11 +10,15 @@ datasets; the loop owns the optimizer, schedule, checkpoints/resume, logging and
 
 Hot path: the step does no host-device synchronisation; losses are summed on the device and read back
 only every ``--logging_steps``.
+
+A run into a folder is either NEW (no checkpoint resumed: a fresh ``training_log.jsonl``, and the previous
+model's ``eval_results.json`` set aside so that the new card never shows its figures) or RESUMED (the log
+keeps exactly the lines written before the checkpoint, the results file is kept; a checkpoint of another
+model is refused with what differs).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -26,11 +30,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..core.files import atomic_write_text
+from ..core.eval_results import set_aside_eval_results
 from ..core.vocabulary import TRAINING_LOG_NAME
 from .arguments import TrainingLoopArguments
 from .checkpointing import TrainingState, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .inputs import collate_rows
+from .log_file import TrainingLog, encode_entry
 from .sampling import EpochSampler, ShardedBatchSampler
 
 TRAINING_LOG = TRAINING_LOG_NAME
@@ -253,29 +258,29 @@ def train(
     }
 
     state = TrainingState()
+    log = TrainingLog(output_dir / TRAINING_LOG)
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     if checkpoint is not None:
-        state = load_checkpoint(accelerator, checkpoint)
+        state = load_checkpoint(accelerator, checkpoint, model=model)
         for name, cycler in auxiliary.items():
             cycler.batches_seen = state.auxiliary_batches_seen.get(name, 0)
         accelerator.print(f"resumed from {checkpoint} at step {state.global_step}")
         if accelerator.is_main_process:
-            _truncate_log(output_dir / TRAINING_LOG, state.global_step)
+            log.resume(state.log_entries, state.global_step)
     elif accelerator.is_main_process:
-        _truncate_log(output_dir / TRAINING_LOG, 0)  # a fresh run starts a fresh log
+        log.start()
+        set_aside_eval_results(output_dir)
 
     if args.report_to != "none":
         accelerator.init_trackers(tracker_name, config=_scalar_config(hyperparameters or {}))
     log_history: list[dict[str, Any]] = []
-    log_path = output_dir / TRAINING_LOG
 
     def record(entry: dict[str, Any]) -> None:
         log_history.append(entry)
         if args.report_to != "none":
             accelerator.log({k: v for k, v in entry.items() if k != "step"}, step=entry["step"])
         if accelerator.is_main_process:
-            with open(log_path, "a") as handle:
-                handle.write(json.dumps(entry) + "\n")
+            log.append(entry)
 
     def run_evaluation() -> dict[str, float]:
         model.eval()
@@ -289,7 +294,8 @@ def train(
 
     def checkpoint_now() -> None:
         state.auxiliary_batches_seen = {name: cycler.batches_seen for name, cycler in auxiliary.items()}
-        save_checkpoint(accelerator, args.output_dir, state, keep_last=args.save_total_limit)
+        state.log_entries = log.entries  # a resume drops whatever is written after this
+        save_checkpoint(accelerator, args.output_dir, state, keep_last=args.save_total_limit, model=model)
 
     every_checkpoint = _checkpoint_every(args)
     running = _RunningLogs()
@@ -350,18 +356,13 @@ def train(
 
 
 def append_log(output_dir: str | os.PathLike, entry: dict[str, Any], accelerator: Any) -> None:
-    """Add one entry to ``OUTPUT_DIR/training_log.jsonl`` (main process only), e.g. the final evaluation."""
+    """Add one entry to ``OUTPUT_DIR/training_log.jsonl`` (main process only), e.g. the final evaluation.
+
+    Written after the last checkpoint, so a resume from that checkpoint drops it and writes it once again.
+    """
     if accelerator.is_main_process:
-        with open(Path(output_dir) / TRAINING_LOG, "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
-
-
-def _truncate_log(path: Path, last_step: int) -> None:
-    """Drop log entries written after the checkpoint we resume from (they will be written again)."""
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= last_step]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+        with open(Path(output_dir) / TRAINING_LOG, "a", encoding="utf-8") as handle:
+            handle.write(encode_entry(entry) + "\n")
 
 
 def _scalar_config(values: dict[str, Any]) -> dict[str, Any]:
