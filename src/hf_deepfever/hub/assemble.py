@@ -21,17 +21,15 @@ from typing import Any
 
 from huggingface_hub.utils import validate_repo_id
 
+from ..core.loading import PICKLE_SUFFIXES, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 from ..core.vocabulary import CHECKPOINTS_FOLDER, EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
 from .cards import read_json_object, read_published_record, render_model_card
 from .members import UploadFolderError, copy_member, member_path, members_named, read_member_text
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 MODEL_FILE_PREFIXES = (
     "configuration_", "modeling_", "image_processing_", "feature_extraction_", "processing_", "pipeline_", "face_detection_",
 )
 PROCESSOR_CONFIG_NAMES = ("preprocessor_config.json", "processor_config.json")
-WEIGHTS_NAME = "model.safetensors"
-WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 OPTIONAL_NAMES = (EVAL_RESULTS_NAME, TRAINING_ARGS_NAME)
 # Written into every upload folder so that re-assembling may replace it; never uploaded.
 UPLOAD_FOLDER_MARKER = ".hf_deepfever_upload_folder"
