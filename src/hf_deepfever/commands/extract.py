@@ -141,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.images import find_image_files
     from ..core.loading import load_model_and_processor
-    from ..inference import ExtractionReport, iter_extraction, resolve_device
+    from ..inference import ExtractionReport, iter_extraction
+    from ..inference.devices import validate_runtime_arguments
 
+    device = validate_runtime_arguments(args)  # --device, --num-threads, --num-workers, --batch-size: checked first
     output = Path(args.output)
     if output.suffix.lower() not in OUTPUT_FORMATS:
         raise ValueError(f"--output must end in .parquet or .csv, got {output}")
@@ -152,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError(f"no image files found in {' '.join(args.paths)}")
 
-    device = resolve_device(args.device)
     model, processor = load_model_and_processor(
         args.model,
         kind="image",
