@@ -165,3 +165,6 @@ def test_distillation_ground_truth_term_is_the_students_own_loss():
         loss, terms = task.compute_loss(student, batch, {})
         reference = student(pixel_values=batch["pixel_values"], labels=batch["labels"], valence_arousal=batch["valence_arousal"]).loss
     assert torch.allclose(loss, reference, atol=1e-6) and torch.allclose(terms["ground_truth"], reference, atol=1e-6)
+    without_config = DistillationTask(only_truth, evaluator=None, cached=cached)  # the model's own config
+    with torch.no_grad():
+        assert torch.allclose(without_config.compute_loss(student, batch, {})[0], reference, atol=1e-6)

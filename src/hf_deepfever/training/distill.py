@@ -104,7 +104,8 @@ class TeacherInputAdapter:
 class DistillationTask:
     """Student loss against cached (indexed by ``row_index``) or online teacher outputs.
 
-    ``config`` is the student's config: its supervised objective is the ground-truth term.
+    ``config`` is the student's config: its supervised objective is the ground-truth term (default: the config of
+    the model ``compute_loss`` is given).
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class DistillationTask:
         args: DistillationArguments,
         evaluator: Any,
         *,
-        config: DeepFeverConfig,
+        config: DeepFeverConfig | None = None,
         cached: dict[str, torch.Tensor] | None = None,
         teacher: nn.Module | None = None,
         adapter: TeacherInputAdapter | None = None,
@@ -143,9 +144,8 @@ class DistillationTask:
         kd = distillation_kl(output.logits, teacher["logits"], self.args.kd_temperature)
         affect = vector_regression_loss(output.valence_arousal, teacher["valence_arousal"], kind="mse")
         geometry = geometry_loss(output.pooler_output, teacher["vectors"])
-        truth, _ = supervised_loss(
-            output.logits, output.valence_arousal, batch["labels"], batch["valence_arousal"], self.config
-        )
+        config = self.config if self.config is not None else getattr(model, "module", model).config  # DDP wraps
+        truth, _ = supervised_loss(output.logits, output.valence_arousal, batch["labels"], batch["valence_arousal"], config)
         loss = (
             self.args.kd_weight * kd
             + self.args.va_distill_weight * affect
