@@ -221,14 +221,59 @@ def test_interrupted_run_is_redone(tmp_path, monkeypatch, micro_size):
     assert (tmp_path / MARKER_NAME).is_file() and summary["fec"]["train"]["rows"] > 0
     assert not (tmp_path / ".demo_corpus_in_progress").exists()
 
-    # A corpus of an older generator version is regenerated, not reused.
+    # A corpus of an older generator version is regenerated, not reused; only files it wrote are removed.
     marker = json.loads((tmp_path / MARKER_NAME).read_text())
+    assert "affectnet/" + layouts.AFFECTNET_LIST_FILES["train"][0] + "/training.csv" in marker["files"]
     marker["generator_version"] = -1
-    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
-    stale = tmp_path / "affectnet" / "stale.txt"
+    stale = tmp_path / "affectnet" / "stale.txt"  # as if the old version wrote it
     stale.write_text("left by the old version")
+    marker["files"].append("affectnet/stale.txt")
+    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
+    mine = tmp_path / "unlabelled" / "mine" / "my_photo.jpg"  # never written by the generator
+    mine.parent.mkdir()
+    mine.write_bytes(b"the user's own file")
     assert make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)["affectnet"] == summary["affectnet"]
     assert not stale.exists() and json.loads((tmp_path / MARKER_NAME).read_text())["generator_version"] != -1
+    assert mine.read_bytes() == b"the user's own file"
+    assert "unlabelled/mine/my_photo.jpg" not in json.loads((tmp_path / MARKER_NAME).read_text())["files"]
+
+
+def test_only_files_the_generator_wrote_are_ever_removed(tmp_path, monkeypatch, micro_size):
+    from hf_deepfever.synthetic import corpus as demo
+
+    make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)
+    marker = json.loads((tmp_path / MARKER_NAME).read_text())
+    mine = tmp_path / "fec" / "notes.txt"
+    mine.write_text("mine")
+    # An older version's corpus whose marker did not list its files: nothing can be told apart, nothing is removed.
+    legacy = {key: value for key, value in marker.items() if key != "files"} | {"generator_version": 1}
+    (tmp_path / MARKER_NAME).write_text(json.dumps(legacy))
+    before = sorted(path for path in tmp_path.rglob("*"))
+    with pytest.raises(FileExistsError, match="cannot be told from yours"):
+        make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)
+    assert sorted(path for path in tmp_path.rglob("*")) == before
+
+    # An interrupted regeneration keeps the user's file too, on every retry.
+    (tmp_path / MARKER_NAME).write_text(json.dumps(marker | {"generator_version": 1}))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(demo, "write_rafdb", crash)
+        with pytest.raises(KeyboardInterrupt):
+            make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)
+    assert mine.read_text() == "mine" and (tmp_path / ".demo_corpus_in_progress").is_file()
+    make_demo_corpus(tmp_path, seed=0, size=micro_size, workers=1)
+    assert mine.read_text() == "mine"
+    assert "fec/notes.txt" not in json.loads((tmp_path / MARKER_NAME).read_text())["files"]
+
+
+@pytest.mark.parametrize("content", ["[]", "not json", '"a string"'])
+def test_a_marker_that_is_not_ours_is_a_clear_error(tmp_path, content):
+    (tmp_path / MARKER_NAME).write_text(content)
+    with pytest.raises(FileExistsError, match=r"demo_corpus\.json is not a record this generator wrote"):
+        make_demo_corpus(tmp_path, seed=0, size="tiny")
 
 
 def _render(params: ExpressionParams, style: str = "affectnet") -> tuple[np.ndarray, np.ndarray]:

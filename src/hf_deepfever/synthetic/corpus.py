@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.files import atomic_write_json, atomic_write_text
+from ..core.files import JSON_MAX_BYTES, atomic_write_json, atomic_write_text, read_regular_text
 from ..core.vocabulary import DEMO_CORPUS_MARKER
 from .faces import JobRunner
 from .image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
@@ -96,46 +95,118 @@ SIZES: dict[str, DemoSize] = {
 }
 
 
-def _read_marker(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _prepare_folder(folder: Path, seed: int, size: str) -> dict[str, Any] | None:
-    """Returns the stored summary when ``folder`` already holds this corpus; else flags the folder as a
-    run in progress and clears what an earlier run of ours (interrupted, or of an older generator
-    version) left there.
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path`` (the marker, or the in-progress flag); None when there is no such file.
 
     Raises:
-        FileExistsError: the folder holds a different demo corpus, or files of ours without a
-            record that we wrote them (we never delete what we did not write).
+        FileExistsError: the file is not one this generator wrote (not JSON, not an object, not a regular file).
     """
-    marker = _read_marker(folder)
-    ours = marker is not None or (folder / _IN_PROGRESS_NAME).exists()
+    if not os.path.lexists(path):
+        return None
+    try:
+        record = json.loads(read_regular_text(path, max_bytes=JSON_MAX_BYTES))
+    except (OSError, ValueError) as error:
+        raise FileExistsError(f"{path} is not a record this generator wrote ({error}); use another folder") from None
+    if not isinstance(record, dict):
+        raise FileExistsError(
+            f"{path} is not a record this generator wrote (a JSON {type(record).__name__}, not an object); "
+            "use another folder"
+        )
+    return record
+
+
+def _files_below(folder: Path, names: tuple[str, ...]) -> set[str]:
+    """Relative POSIX paths of the files (and links) in ``folder``'s entries ``names``, recursively."""
+    found: set[str] = set()
+    for name in names:
+        top = folder / name
+        if top.is_symlink() or top.is_file():
+            found.add(name)
+            continue
+        for parent, folders, files in os.walk(top):
+            found.update(Path(parent, file).relative_to(folder).as_posix() for file in files)
+            found.update(  # a link to a folder is an entry, not a folder to descend into
+                Path(parent, entry).relative_to(folder).as_posix()
+                for entry in folders
+                if os.path.islink(os.path.join(parent, entry))
+            )
+    return found
+
+
+_OUR_ENTRIES = (*PARTS, "README.txt")
+
+
+def _names(value: Any) -> list[str]:
+    """The strings of a recorded file list (anything else in it is ignored)."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _remove_files(folder: Path, relative_paths: set[str]) -> None:
+    """Remove exactly these files of ``folder``, then the folders that held them once empty (a folder still
+    holding anything, e.g. a user's file, stays)."""
+    holders: set[Path] = set()
+    for relative in sorted(relative_paths):
+        path = folder / relative
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        holders.update(parent for parent in Path(relative).parents if parent != Path("."))
+    for holder in sorted(holders, key=lambda path: -len(path.parts)):  # deepest first
+        try:
+            os.rmdir(folder / holder)  # only succeeds when empty
+        except OSError:
+            pass
+
+
+def _prepare_folder(folder: Path, seed: int, size: str) -> tuple[dict[str, Any] | None, set[str]]:
+    """``(stored summary, set())`` when ``folder`` already holds this corpus. Otherwise flags the folder as a run
+    in progress, removes what an earlier run of ours (interrupted, or of an older generator version) WROTE
+    there, and returns ``(None, foreign)``: the files below our folder names that we did not write (kept, and
+    never recorded as ours).
+
+    Raises:
+        FileExistsError: the folder holds a different demo corpus; files of ours without a record that we
+            wrote them (we never delete what we did not write); or a marker that is not ours.
+    """
+    marker = _read_record(folder / MARKER_NAME)
+    in_progress = _read_record(folder / _IN_PROGRESS_NAME)
     if marker is not None and marker.get("seed") == seed and marker.get("size") == size:
-        if marker.get("generator_version") == GENERATOR_VERSION:
-            return marker["summary"]
+        if marker.get("generator_version") == GENERATOR_VERSION and isinstance(marker.get("summary"), dict):
+            if in_progress is not None:  # killed between writing the marker and removing the flag: complete
+                (folder / _IN_PROGRESS_NAME).unlink()
+            return marker["summary"], set()
     elif marker is not None:
         raise FileExistsError(
             f"{folder} already holds a demo corpus of seed {marker.get('seed')}, size {marker.get('size')!r} "
             f"(generator version {marker.get('generator_version')}); asked for seed {seed}, size {size!r}. "
             "Use another folder or delete this one."
         )
-    # From here on: no corpus, an interrupted run of ours, or ours from an older generator version.
-    leftovers = [name for name in (*PARTS, "README.txt", MARKER_NAME) if (folder / name).exists()]
-    if leftovers and not ours:
+    present = _files_below(folder, _OUR_ENTRIES)
+    leftovers = [name for name in (*_OUR_ENTRIES, MARKER_NAME) if os.path.lexists(folder / name)]
+    if in_progress is not None:  # an interrupted run: everything below our names but its foreign files is ours
+        foreign = set(_names(in_progress.get("foreign"))) & present
+        written = present - foreign
+    elif marker is not None:  # a complete corpus of another generator version: exactly the files it recorded
+        if not isinstance(marker.get("files"), list):  # markers of before 0.2 did not list them
+            raise FileExistsError(
+                f"{folder} holds a demo corpus of generator version {marker.get('generator_version')}, written "
+                f"before corpora recorded their files: its files cannot be told from yours. Delete "
+                f"{', '.join(leftovers)} yourself, or use another folder."
+            )
+        written = set(_names(marker["files"])) & present
+        foreign = present - written
+    elif leftovers:
         raise FileExistsError(
             f"{folder} already contains {', '.join(leftovers)} but no {MARKER_NAME}: it is not a demo corpus "
             "this generator started. Use an empty or new folder."
         )
+    else:
+        written, foreign = set(), set()
     # Flag the folder as ours before touching it, so that a run stopped here is recognised next time.
-    atomic_write_text(folder / _IN_PROGRESS_NAME, json.dumps({"seed": seed, "size": size}))
-    for name in leftovers:  # ours: start over cleanly
-        path = folder / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return None
+    atomic_write_json(folder / _IN_PROGRESS_NAME, {"seed": seed, "size": size, "foreign": sorted(foreign)})
+    if marker is not None:
+        (folder / MARKER_NAME).unlink()
+    _remove_files(folder, written)
+    return None, foreign
 
 
 def make_demo_corpus(
@@ -159,7 +230,9 @@ def make_demo_corpus(
 
     The corpus is a pure function of ``seed`` and ``size`` (same seed: byte-identical lists,
     whatever ``workers``). Calling again on a complete corpus of the same seed and size returns its
-    summary without regenerating; an interrupted run is cleared and redone.
+    summary without regenerating; an interrupted run is cleared and redone, and a corpus of an older
+    generator version is replaced. Only files this generator wrote are ever removed: the marker lists
+    them, and files found below its folders that it did not write are kept.
 
     Args:
         out_dir: the folder to write (created if needed).
@@ -180,7 +253,7 @@ def make_demo_corpus(
     spec = SIZES[size]
     folder = Path(out_dir).absolute()
     folder.mkdir(parents=True, exist_ok=True)
-    stored = _prepare_folder(folder, seed, size)
+    stored, foreign = _prepare_folder(folder, seed, size)
     if stored is not None:
         return stored
     if workers is None:
@@ -230,6 +303,8 @@ def make_demo_corpus(
         "generator_version": GENERATOR_VERSION,
         "sizes": asdict(spec),
         "summary": summary,
+        # What this run wrote: the only files a later generator version may remove.
+        "files": sorted(_files_below(folder, _OUR_ENTRIES) - foreign),
     }
     atomic_write_json(folder / MARKER_NAME, marker)
     (folder / _IN_PROGRESS_NAME).unlink()
