@@ -534,3 +534,26 @@ def test_photo_queries_embed_faces_as_the_face_expression_pipeline_does(tiny_mod
     np.testing.assert_allclose(ours.faces[0].vector, theirs[0]["vector"], atol=1e-5)
     assert ours.faces[0].label == theirs[0]["label"]
     assert ours.faces[0].valence == pytest.approx(theirs[0]["valence"], abs=1e-5)
+
+
+def test_cli_similar_finds_a_photos_face_in_an_index_of_faces(tmp_path, tiny_model_dir, photo_folder, capsys):
+    """An index with face boxes (the announced `extract --detect-faces` columns): an image query is its largest face."""
+    from hf_deepfever.search.photo_faces import analyse_photo, load_visual_model
+
+    visual = load_visual_model(tiny_model_dir)
+    columns: dict[str, list] = {name: [] for name in ("path", "face_index", "face_x", "face_y", "face_w", "face_h", "vector")}
+    for photo in sorted(photo_folder.iterdir()):
+        for number, face in enumerate(analyse_photo(photo, visual.model, visual.processor).faces):
+            for name, value in zip(("path", "face_index", "face_x", "face_y", "face_w", "face_h"), (str(photo), number, *face.box)):
+                columns[name].append(value)
+            columns["vector"].append(face.vector.tolist())
+    table = pa.table({**columns, "vector": pa.array(columns["vector"], type=pa.list_(pa.float32()))})
+    identity = model_fingerprint(tiny_model_dir)
+    pq.write_table(table.replace_schema_metadata({MODEL_METADATA_KEY: json.dumps(identity.to_dict())}), tmp_path / "faces.parquet")
+    assert _cli(["index", str(tmp_path / "faces.parquet"), "--output", str(tmp_path / "idx")]) == 0
+    assert "(with face boxes)" in capsys.readouterr().out
+    assert _cli(["similar", str(photo_folder / "grace.jpg"), "--index", str(tmp_path / "idx"), "--k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("query grace.jpg: face 1 of 1 at (")
+    rank, distance, path = lines[2].split()[:3]
+    assert rank == "1" and float(distance) < 1e-5 and path == str(photo_folder / "grace.jpg")

@@ -10,8 +10,9 @@ Kinds:
 - ``"exact"`` (``IndexFlatIP``): every vector compared; the default below :data:`AUTO_APPROXIMATE_FROM` rows.
 - ``"ivf"`` (``IndexIVFFlat``): inverted lists (about 4 sqrt(N)), of which 1/8 are searched; approximate; chosen by
   ``"auto"`` from :data:`AUTO_APPROXIMATE_FROM` rows on.
-- ``"hnsw"`` (``IndexHNSWFlat``): a graph, approximate; on request. On 1,000,000 random vectors it built 22x slower
-  than IVF for about the same recall and speed (benchmarks/RESULTS.md), so ``"auto"`` takes IVF.
+- ``"hnsw"`` (``IndexHNSWFlat``): a graph, approximate; on request. On 1,000,000 random vectors it built 10-22x
+  slower than IVF (340 s vs 32 s, 575 s vs 26 s in two runs on one core) for about the same recall at the same
+  query time (benchmarks/RESULTS.md), so ``"auto"`` takes IVF.
 
 Each row keeps its image path and face box (and the expression columns of the vectors table). The index
 records the :class:`~hf_deepfever.search.identity.ModelIdentity` of the model that made its vectors and
