@@ -60,13 +60,15 @@ def dataset_kind(folders: Iterable[PathLike | None]) -> str:
 def read_eval_results(path: PathLike) -> dict[str, Any]:
     """The results stored in ``path`` (``{}`` when the file does not exist).
 
-    Only a regular file of at most ``JSON_MAX_BYTES`` is read; anything else is an error naming the file.
+    Only a regular file of at most ``JSON_MAX_BYTES`` is read; anything else is a ``ValueError`` naming the file.
     """
     path = Path(path)
     if not os.path.lexists(path):
         return {}
     try:
         results = json.loads(read_regular_text(path, max_bytes=JSON_MAX_BYTES))
+    except OSError as error:  # not a regular file, too large, a dangling link: bad input, named
+        raise ValueError(f"cannot read results: {error}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}); fix or remove it before writing results into it")
     if not isinstance(results, dict):
