@@ -10,7 +10,7 @@ DEMO_DIR ?= demo_output
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,face,onnx]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,face,onnx,search,app]"
 	touch $(STAMP)
 
 install: $(STAMP)

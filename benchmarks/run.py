@@ -33,6 +33,7 @@ BENCHMARKS = (
     "data_loading",
     "inference_options",
     "memory",
+    "expression_index",
 )
 
 

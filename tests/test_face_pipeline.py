@@ -218,3 +218,10 @@ def test_saved_pipeline_runs_as_remote_code_without_the_package(faces, tmp_path,
     (remote,) = json.loads(line[len("RESULT ") :])
     assert remote["box"] == expected[0]["box"] and remote["label"] == expected[0]["label"]
     assert np.allclose(remote["vector"], expected[0]["vector"], atol=1e-5)
+
+
+def test_saved_pipeline_loads_in_package_without_remote_code(faces, tmp_path):
+    faces.save_pretrained(tmp_path)
+    again = pipeline(FACE_EXPRESSION_TASK, model=str(tmp_path), detector="haar")
+    assert type(again) is FaceExpressionPipeline
+    assert again(photos.GRACE_HOPPER)[0]["box"] == faces(photos.GRACE_HOPPER)[0]["box"]

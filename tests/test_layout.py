@@ -119,6 +119,8 @@ def _files(subpackage: str) -> list[Path]:
         ("synthetic", ("training", "inference", "hub", "video", "demo", "commands")),
         ("inference", ("training", "demo", "commands", "hub", "synthetic")),
         ("video", ("demo", "commands", "hub", "synthetic")),
+        ("search", ("data", "synthetic", "training", "inference", "hub", "video", "demo", "commands", "app")),
+        ("app", ("training", "demo", "hub", "synthetic", "data", "commands")),
     ],
 )
 def test_dependencies_run_one_way(subpackage, forbidden):

@@ -41,6 +41,9 @@ _EXPORTS = {
     "DetectedFace": ".models.deepfever.face_detection_deepfever",
     "FaceDetector": ".models.deepfever.face_detection_deepfever",
     "FaceExpressionPipeline": ".models.deepfever.pipeline_face_expression",
+    "ExpressionIndex": ".search",
+    "read_vectors": ".search",
+    "model_fingerprint": ".search",
     "register_auto_classes": ".registration",
 }
 
@@ -84,5 +87,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         DeepFeverPreTrainedModel,
     )
     from .registration import register_auto_classes
+    from .search import ExpressionIndex, model_fingerprint, read_vectors
 
 del sys

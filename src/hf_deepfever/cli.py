@@ -20,6 +20,9 @@ COMMANDS = {
     "demo": "demo",
     "video": "video",
     "export-onnx": "export_onnx",
+    "index": "index",
+    "similar": "similar",
+    "app": "app",
 }
 
 

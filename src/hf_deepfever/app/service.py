@@ -135,7 +135,7 @@ class ExpressionApp:
                 "**This model reads photos only.** Valence/arousal traces of a video need a DeepFEVER-AV model "
                 "(`deepfever app --model <DeepFEVER-AV folder>`, or `--av-model`)."
             )
-        from ..commands.video import write_csv, write_plot
+        from ..video.trace_files import write_csv, write_plot
         from ..video.faces import FaceLocator
         from ..video.trace import predict_trace
 

@@ -14,12 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.files import atomic_output
-from ..core.vocabulary import VALENCE_AROUSAL
-
-PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
-
-
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "video",
@@ -44,40 +38,11 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def write_csv(trace: Any, output: Path) -> None:
-    columns = ["time_s", *VALENCE_AROUSAL, "face_found", "audio_present"]
-    with atomic_output(output) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(",".join(columns) + "\n")
-        values = (getattr(trace, name) for name in VALENCE_AROUSAL)
-        for row in zip(trace.time, *values, trace.face_found, trace.audio_present):
-            handle.write(f"{row[0]:.2f},{row[1]:.6f},{row[2]:.6f},{int(row[3])},{int(row[4])}\n")
-
-
-def write_plot(trace: Any, output: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(10, 3.5))
-    colours = {"valence": "tab:blue", "arousal": "tab:red"}
-    for name in VALENCE_AROUSAL:
-        axis.plot(trace.time, getattr(trace, name), label=name, color=colours[name], linewidth=1.2)
-    axis.axhline(0.0, color="grey", linewidth=0.6)
-    axis.set_xlabel("time (s)")
-    axis.set_ylabel("prediction")
-    axis.set_title(title)
-    axis.legend(loc="upper right")
-    figure.tight_layout()
-    with atomic_output(output) as temporary:
-        figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"), dpi=120)
-    plt.close(figure)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..core.loading import load_model_and_processor
     from ..inference import resolve_device
     from ..video.decode import import_av
+    from ..video.trace_files import PLOT_FORMATS, write_csv, write_plot
     from ..video.faces import FaceLocator
     from ..video.trace import predict_trace
 
@@ -116,4 +81,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "run", "write_csv", "write_plot"]
+__all__ = ["add_parser", "run"]

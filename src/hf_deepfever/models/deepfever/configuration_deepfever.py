@@ -5,6 +5,7 @@ This file travels to the Hub as remote code: it imports only ``transformers``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -16,6 +17,24 @@ AFFECTNET_EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust
 VALENCE_AROUSAL = ("valence", "arousal")
 
 VALENCE_AROUSAL_LOSSES = ("ccc", "mse")
+
+
+def _pipelines_not_served_here(custom_pipelines: dict[str, Any]) -> dict[str, Any]:
+    """The ``custom_pipelines`` entries this process does not already provide.
+
+    With hf_deepfever installed, the package registers its pipelines itself and transformers would otherwise
+    demand ``trust_remote_code`` for the declared copy; remote-code users (no package) keep the entries.
+    """
+    registry = getattr(sys.modules.get("transformers.pipelines"), "PIPELINE_REGISTRY", None)
+    if registry is None:
+        return dict(custom_pipelines)
+    kept = {}
+    for task, info in custom_pipelines.items():
+        served = registry.supported_tasks.get(task, {}).get("impl")
+        declared = str(info.get("impl", "")).rsplit(".", 1)[-1] if isinstance(info, dict) else None
+        if served is None or getattr(served, "__name__", None) != declared:
+            kept[task] = info
+    return kept
 
 
 class DeepFeverConfig(PreTrainedConfig):
@@ -130,6 +149,10 @@ class DeepFeverConfig(PreTrainedConfig):
         self.valence_arousal_loss = valence_arousal_loss
         self.valence_arousal_loss_weight = valence_arousal_loss_weight
         self.expression_class_weights = expression_class_weights
+        if kwargs.get("custom_pipelines"):
+            kept = _pipelines_not_served_here(kwargs.pop("custom_pipelines"))
+            if kept:
+                kwargs["custom_pipelines"] = kept
         super().__init__(id2label=id2label, label2id=label2id, **kwargs)
 
 

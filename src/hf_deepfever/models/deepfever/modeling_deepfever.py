@@ -223,6 +223,14 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
     def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
         # One folder, every Auto class: AutoModel and AutoModelForImageClassification both resolve via remote code.
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **_AUTO_MAP}
+        if "heads" in self._modules:  # only a model with expression heads serves pipeline("face-expression")
+            # Declared for remote-code users; this relative import also makes save_pretrained copy the pipeline's
+            # file and the files it imports (face_detection_deepfever.py, image_processing_deepfever.py).
+            from .pipeline_face_expression import FACE_EXPRESSION_TASK, face_expression_pipeline_entry
+
+            declared = dict(getattr(self.config, "custom_pipelines", None) or {})
+            declared[FACE_EXPRESSION_TASK] = face_expression_pipeline_entry()
+            self.config.custom_pipelines = declared
         super().save_pretrained(save_directory, *args, **kwargs)
 
 
