@@ -2,9 +2,9 @@
 that lies entirely outside its image, and an image that training could not decode at all.
 
 JPEG (by far the most common corpus format) and PNG headers are parsed here directly (a few hundred bytes
-each); any other format goes through PIL's lazy ``Image.open``, which reads the header only. Files are
-opened with :func:`~hf_deepfever.core.files.open_regular_file` (a FIFO is refused, not waited on), and read
-in a few threads so that a cold disk's latency overlaps.
+each); any other format goes through PIL's lazy ``Image.open``, which reads the header only. Only regular
+files are read (a FIFO is refused, not waited on). About 15 us per image from a warm page cache; the
+index is cached, so this is paid once per corpus.
 
 Sizes are the STORED pixels': EXIF orientation is not applied, because corpora's published boxes refer to
 the stored pixels (training opens corpus images with ``exif=False`` for the same reason).
@@ -12,15 +12,14 @@ the stored pixels (training opens corpus images with ``exif=False`` for the same
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
 
 import numpy as np
 import PIL.Image
-
-from ..core.files import open_regular_file
 
 HEADER_OK = 0
 HEADER_UNREADABLE = 1  # not an image PIL can identify, or a truncated header
@@ -35,13 +34,13 @@ _PATHS_PER_TASK = 256
 _THREADS = 4
 
 
-def _jpeg_size(handle: BinaryIO, head: bytes) -> tuple[int, int] | None:
+def _jpeg_size(descriptor: int, head: bytes) -> tuple[int, int] | None:
     """``(width, height)`` from the first frame header of a JPEG, reading segment headers only."""
     buffer, base, position = head, 0, 2
     for _ in range(_JPEG_MAX_SEGMENTS):
         if position + 9 > len(buffer):  # the next segment header lies beyond what was read: read on from there
-            handle.seek(base + position)
-            base, buffer, position = base + position, handle.read(_FIRST_READ), 0
+            base, position = base + position, 0
+            buffer = os.pread(descriptor, _FIRST_READ, base)
             if len(buffer) < 9:
                 return None
         if buffer[position] != 0xFF:
@@ -68,10 +67,9 @@ def _png_size(head: bytes) -> tuple[int, int] | None:
     return struct.unpack_from(">II", head, 16)
 
 
-def _size_with_pil(handle: BinaryIO) -> tuple[int, int] | None:
-    handle.seek(0)
+def _size_with_pil(descriptor: int) -> tuple[int, int] | None:
     try:
-        with PIL.Image.open(handle) as image:  # lazy: the header only
+        with os.fdopen(os.dup(descriptor), "rb") as handle, PIL.Image.open(handle) as image:  # lazy: the header only
             return image.size
     except PIL.Image.DecompressionBombError:
         return (-1, -1)  # more than twice the limit: PIL refuses even to open it
@@ -81,22 +79,29 @@ def _size_with_pil(handle: BinaryIO) -> tuple[int, int] | None:
 
 def read_image_size(path: str) -> tuple[int, int, int]:
     """``(width, height, status)`` of the image file at ``path``; status is ``HEADER_OK``, ``HEADER_UNREADABLE``
-    (missing, not a regular file, not an image, truncated header) or ``HEADER_TOO_LARGE``."""
+    (missing, not a regular file, not an image, truncated header) or ``HEADER_TOO_LARGE``.
+
+    Plain descriptor calls (``O_NONBLOCK``: a FIFO does not block the open, ``fstat`` refuses it), as
+    :func:`~hf_deepfever.core.files.open_regular_file` does, without a Python file object per image.
+    """
     try:
-        handle = open_regular_file(path)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return 0, 0, HEADER_UNREADABLE
-    with handle:
-        try:
-            head = handle.read(_FIRST_READ)
-            if head[:3] == b"\xff\xd8\xff":
-                size = _jpeg_size(handle, head) or _size_with_pil(handle)
-            elif head.startswith(_PNG_SIGNATURE):
-                size = _png_size(head) or _size_with_pil(handle)
-            else:
-                size = _size_with_pil(handle)
-        except OSError:
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             return 0, 0, HEADER_UNREADABLE
+        head = os.pread(descriptor, _FIRST_READ, 0)
+        if head[:3] == b"\xff\xd8\xff":
+            size = _jpeg_size(descriptor, head) or _size_with_pil(descriptor)
+        elif head.startswith(_PNG_SIGNATURE):
+            size = _png_size(head) or _size_with_pil(descriptor)
+        else:
+            size = _size_with_pil(descriptor)
+    except OSError:
+        return 0, 0, HEADER_UNREADABLE
+    finally:
+        os.close(descriptor)
     if size is None or size[0] == 0 or size[1] == 0:
         return 0, 0, HEADER_UNREADABLE
     width, height = size
