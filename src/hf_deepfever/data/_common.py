@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.files import JSON_MAX_BYTES, read_regular_text
+from ..core.files import JSON_MAX_BYTES, missing_path_reason, read_regular_text
 from ._lines import REASON_ENCODING, REASON_LINE_TOO_LONG, iter_line_batches
 
 logger = logging.getLogger(__name__)
@@ -142,9 +142,10 @@ def require_dir(corpus: str, path: Union[str, os.PathLike], what: str = "root fo
 def require_file(corpus: str, path: Path, what: str) -> Path:
     """``path`` if it is a regular file, else a ``FileNotFoundError`` naming corpus and path (a FIFO or a
     device is not a list file: reading it would block)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{corpus}: {what} not found: expected a file at {path}")
-    return path
+    if path.is_file():
+        return path
+    reason = missing_path_reason(path) or "not a regular file"  # e.g. a FIFO, or a folder of that name
+    raise FileNotFoundError(f"{corpus}: {what} not found: expected a file at {path} ({reason})")
 
 
 def is_inside(path: str, folder_real: str) -> bool:

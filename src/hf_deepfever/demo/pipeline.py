@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.files import JSON_MAX_BYTES, read_regular_text
 from .run import DEMO_MARKER, MODEL_NAMES, DemoRun, Stage
 from .settings import DemoSettings
 from .stages import DEMO_STAGES
@@ -64,7 +65,7 @@ def run_demo(
 
 def load_results(output_dir: str | Path) -> dict[str, Any]:
     """The ``demo_results.json`` of a finished demo."""
-    return json.loads((Path(output_dir) / "demo_results.json").read_text(encoding="utf-8"))
+    return json.loads(read_regular_text(Path(output_dir) / "demo_results.json", max_bytes=JSON_MAX_BYTES))
 
 
 __all__ = ["load_results", "run_demo"]
