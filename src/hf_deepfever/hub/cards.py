@@ -28,7 +28,7 @@ from huggingface_hub.utils import validate_repo_id
 from .. import __version__
 from ..core.eval_results import read_eval_results
 from ..core.vocabulary import EVAL_RESULTS_NAME, TRAINING_ARGS_NAME
-from .members import member_path, members_named, read_member_text
+from .members import UploadFolderError, member_path, members_named, read_member_text
 from .redaction import redact_local_paths
 from .results import MeasuredResults, measured_results
 
@@ -58,8 +58,12 @@ def read_json_object(path: Path, error_class: type[ValueError] = ValueError) -> 
     """The JSON object in ``path`` (a regular file of at most ``members.TEXT_MAX_BYTES``); anything else is an
     ``error_class`` naming the file."""
     try:
-        data = json.loads(read_member_text(path))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+        text = read_member_text(path)
+    except UploadFolderError as error:  # not a regular file, or too large
+        raise error_class(str(error)) from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise error_class(f"{path} is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise error_class(f"{path} must hold a JSON object, found a {type(data).__name__}")

@@ -67,7 +67,8 @@ def members_named(folder: str | os.PathLike[str], *, prefixes: tuple[str, ...] =
 
 
 def read_member_text(path: Path, max_bytes: int = TEXT_MAX_BYTES) -> str:
-    """The UTF-8 text of an already checked member; a file over ``max_bytes`` is an ``UploadFolderError``."""
+    """The UTF-8 text of an already checked member; a file that cannot be read (a FIFO swapped in, a file
+    over ``max_bytes``) is an ``UploadFolderError`` naming it. Undecodable bytes raise ``UnicodeDecodeError``."""
     try:
         return read_regular_text(path, max_bytes=max_bytes)
     except OSError as error:

@@ -2,7 +2,8 @@
 
 ``OUTPUT_DIR`` ends up holding what ``from_pretrained`` and a Hub repo need — ``config.json``,
 ``model.safetensors``, the remote-code model files, ``preprocessor_config.json`` — plus
-``training_args.json`` (every argument of the run) and ``eval_results.json`` (merged, flat metric keys).
+``training_args.json`` (every argument of the run) and ``eval_results.json`` (flat metric keys, merged into
+the run's own file: a NEW run has already set the previous model's results aside, see `training.loop`).
 Resumable state lives apart, in ``OUTPUT_DIR/checkpoints/`` (leave it out when uploading).
 
 Files are first written into a temporary folder next to them and moved in one by one with
