@@ -22,9 +22,11 @@ EXPECTED_FILES = {
     "config.json",
     "configuration_deepfever.py",
     "eval_results.json",
+    "face_detection_deepfever.py",  # the face-expression pipeline's remote code (saved expression models declare it)
     "image_processing_deepfever.py",
     "model.safetensors",
     "modeling_deepfever.py",
+    "pipeline_face_expression.py",
     "preprocessor_config.json",
     "training_args.json",
 }
