@@ -87,7 +87,8 @@ def test_links_that_stay_inside_are_published_with_their_content(model_dir, tmp_
 
 def test_a_shard_index_pointing_outside_is_refused(model_dir, secret, tmp_path):
     (model_dir / "model.safetensors").rename(model_dir / "model-00001-of-00001.safetensors")
-    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00001.safetensors", "b": f"../elsewhere/{secret.name}"}}
+    shards = {"a": "model-00001-of-00001.safetensors", "b": f"../elsewhere/{secret.name}"}
+    index = {"metadata": {}, "weight_map": shards}
     (model_dir / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(UploadFolderError, match=r"secret\.txt, outside the model folder"):
         assemble_upload_folder(model_dir, tmp_path / "upload")

@@ -47,7 +47,8 @@ def test_pickle_only_weights_are_refused_without_unpickling(folder, monkeypatch)
 
 def test_shards_missing_from_an_index_are_named(folder):
     (folder / "model.safetensors").rename(folder / "model-00001-of-00002.safetensors")
-    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    index = {"metadata": {}, "weight_map": shards}
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(FileNotFoundError, match=r"missing: model-00002-of-00002\.safetensors"):
         check_local_weights(folder)

@@ -53,7 +53,8 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch)
     state = json.loads((checkpoint / "training_state.json").read_text())
     # 32 rows / 8 per batch = 4 micro-batches per epoch, 2 per step: step 3 stops half-way through epoch 1.
     assert state == {
-        "global_step": 3, "epoch": 1, "batches_seen_in_epoch": 2, "auxiliary_batches_seen": {"fec": 6}, "log_entries": 3,
+        "global_step": 3, "epoch": 1, "batches_seen_in_epoch": 2, "auxiliary_batches_seen": {"fec": 6},
+        "log_entries": 3,  # the log lines of steps 1-3, kept by a resume
     }
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
 

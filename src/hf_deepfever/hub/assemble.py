@@ -5,8 +5,8 @@ safetensors weights, ``config.json``, the processor config(s), the remote-code m
 ``README.md`` card, and ``eval_results.json`` / ``training_args.json`` when present. Pickled weights are
 refused, never converted or skipped silently: a pickle can run code when loaded. Every file goes through
 `hub.members`: a symbolic link that leaves the model folder is refused by name, never followed into the
-upload. ``training_args.json`` and ``eval_results.json`` are copied redacted: the absolute local paths a run recorded become folder
-names (`hub.redaction`); a record without any is copied byte for byte.
+upload. ``training_args.json`` and ``eval_results.json`` are copied redacted: the absolute local paths a
+run recorded become folder names (`hub.redaction`); a record without any is copied byte for byte.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ def _unavailable(device: torch.device) -> str | None:
         return None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            built = torch.backends.cuda.is_built()
-            return f"CUDA is not available (torch {torch.__version__} {'sees no GPU' if built else 'is built without CUDA'})"
+            why = "sees no GPU" if torch.backends.cuda.is_built() else "is built without CUDA"
+            return f"CUDA is not available (torch {torch.__version__} {why})"
         if device.index is not None and device.index >= torch.cuda.device_count():
             return f"there are {torch.cuda.device_count()} CUDA device(s), numbered from 0"
         return None
