@@ -160,7 +160,7 @@ def _config_differences(checkpoint: Path, config: dict[str, Any] | None, limit: 
         return json.dumps(value, default=str, sort_keys=True)
 
     differing = [key for key in keys if canonical(saved.get(key)) != canonical(config.get(key))]
-    return [f"{key}: {saved.get(key)!r} in the checkpoint, {config.get(key)!r} in this run" for key in differing][:limit]
+    return [f"{key}: {saved.get(key)!r} in the checkpoint, {config.get(key)!r} in this run" for key in differing[:limit]]
 
 
 def check_same_model(accelerator: Any, checkpoint: Path, model: Any) -> None:
