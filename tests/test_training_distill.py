@@ -125,21 +125,25 @@ def test_distill_with_cached_and_online_teacher(corpora, tmp_path, capsys):
     assert results["affectnet_eval_samples"] == 16 and 0.0 <= results["fec_triplet_accuracy"] <= 1.0
     entries = [e for e in _log(cached_out) if "train_loss" in e]
     assert [e["step"] for e in entries] == [1, 2, 3]
-    for entry in entries:  # every distillation term is live
-        for key in ("train_kd", "train_va_distill", "train_geometry", "train_ground_truth"):
+    for entry in entries:  # every distillation term is live, the FEC triplet hinge included (--fec_dir given)
+        for key in ("train_kd", "train_va_distill", "train_geometry", "train_ground_truth", "train_triplet_loss"):
             assert np.isfinite(entry[key]) and entry[key] > 0, (key, entry)
     saved_args = json.loads((cached_out / "training_args.json").read_text())
     assert saved_args["teacher"] == str(corpora["teacher"]) and saved_args["online_teacher"] is False
+    assert saved_args["triplet_weight"] == 1.0
     student = AutoModel.from_pretrained(cached_out)
     assert student.config.backbone == "test_efficientnet" and student.config.embedding_dim == 8
     shards = sorted((tmp_path / "cache").glob("*/shard-*"))
 
     online_out = tmp_path / "online"
-    main(["--output_dir", str(online_out), "--max_steps", "2", "--checkpointing_steps", "no", "--online_teacher", *common])
-    assert "teacher cache" not in capsys.readouterr().out
+    main(["--output_dir", str(online_out), "--max_steps", "2", "--checkpointing_steps", "no", "--online_teacher",
+          "--triplet_weight", "0", *common])
+    printed = capsys.readouterr().out
+    assert "teacher cache" not in printed and "0 FEC triplets (hinge weight 0.0)" in printed
     assert sorted((tmp_path / "cache").glob("*/shard-*")) == shards
     entries = [e for e in _log(online_out) if "train_loss" in e]
     assert len(entries) == 2 and all(e["train_kd"] > 0 and e["train_geometry"] > 0 for e in entries)
+    assert not any("train_triplet_loss" in e for e in entries)  # --triplet_weight 0: no triplet batch is drawn
     assert (online_out / "model.safetensors").is_file()
 
 
@@ -168,3 +172,53 @@ def test_distillation_ground_truth_term_is_the_students_own_loss():
     without_config = DistillationTask(only_truth, evaluator=None, cached=cached)  # the model's own config
     with torch.no_grad():
         assert torch.allclose(without_config.compute_loss(student, batch, {})[0], reference, atol=1e-6)
+
+
+def test_distillation_triplet_term_is_the_fec_hinge_on_the_students_vectors():
+    """With a triplet batch, the loss gains `triplet_weight` x FECNet's hinge on the student's vectors of the triplet
+    faces; the distillation and ground-truth terms still see only the distillation faces."""
+    from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition
+    from hf_deepfever.training.distill import DistillationArguments, DistillationTask
+    from hf_deepfever.training.losses import triplet_hinge_loss
+    from hf_deepfever.training.triplets import TripletArguments
+
+    torch.manual_seed(0)
+    student = DeepFeverForExpressionRecognition(DeepFeverConfig(backbone="test_resnet", image_size=32, embedding_dim=8)).eval()
+    generator = torch.Generator().manual_seed(1)
+    batch = {
+        "pixel_values": torch.randn(4, 3, 32, 32, generator=generator),
+        "labels": torch.tensor([1, -100, 4, 0]),
+        "valence_arousal": torch.rand(4, 2, generator=generator),
+        "row_index": torch.arange(4),
+    }
+    cached = {"logits": torch.randn(4, 8, generator=generator), "valence_arousal": torch.rand(4, 2, generator=generator),
+              "vectors": torch.randn(4, 8, generator=generator)}
+    triplets = {"pixel_values": torch.randn(3, 3, 3, 32, 32, generator=generator),
+                "odd_one_out": torch.tensor([0, 2, 1]), "triplet_type": torch.tensor([0, 1, 2])}
+    weights = DistillationArguments()
+    plain = DistillationTask(weights, evaluator=None, config=student.config, cached=cached)
+    with_hinge = DistillationTask(weights, evaluator=None, config=student.config, cached=cached,
+                                  triplets=TripletArguments(triplet_weight=0.7, triplet_margins="0.3,0.5,0.7"))
+    with torch.no_grad():  # eval mode: batch norm uses running statistics, so sharing the forward pass changes nothing
+        base, base_terms = plain.compute_loss(student, batch, {"fec": triplets})
+        loss, terms = with_hinge.compute_loss(student, batch, {"fec": triplets})
+        vectors = student(pixel_values=triplets["pixel_values"].flatten(0, 1)).pooler_output.unflatten(0, (3, 3))
+    expected = triplet_hinge_loss(vectors[:, 0], vectors[:, 1], vectors[:, 2], triplets["odd_one_out"],
+                                  triplets["triplet_type"], margins=(0.3, 0.5, 0.7))
+    assert "triplet_loss" not in base_terms and expected > 0
+    torch.testing.assert_close(terms["triplet_loss"], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss, base + 0.7 * expected, rtol=1e-5, atol=1e-6)
+    for name in ("kd", "va_distill", "geometry", "ground_truth"):
+        torch.testing.assert_close(terms[name], base_terms[name], rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # a step without a triplet batch has no hinge
+        assert "triplet_loss" not in with_hinge.compute_loss(student, batch, {})[1]
+
+
+def test_triplet_arguments_are_checked():
+    from hf_deepfever.training.triplets import TripletArguments
+
+    assert TripletArguments().margins == (0.1, 0.2, 0.2) and TripletArguments().triplets_per_batch(32) == 10
+    with pytest.raises(ValueError, match="--triplet_margins"):
+        TripletArguments(triplet_margins="0.1,0.2")
+    with pytest.raises(ValueError, match="--triplet_weight"):
+        TripletArguments(triplet_weight=-1)

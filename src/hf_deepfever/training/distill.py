@@ -6,9 +6,12 @@ Loss per step (the training recipe, step 2: distillation)::
   + va_distill_weight  * MSE(student valence/arousal, teacher valence/arousal)
   + geometry_weight    * relational (pairwise-distance) loss between student and teacher expression vectors
   + ground_truth_weight * (expression cross-entropy + (1 - CCC) valence/arousal), on rows that have labels
+  + triplet_weight     * FECNet triplet hinge on the expression vector, on FEC training triplets (with ``--fec_dir``)
 
-The ground-truth term is the student model's own loss (``model(..., labels=..., valence_arousal=...).loss``,
-computed by the same function with the student's config: no class weights, ``valence_arousal_loss="ccc"``, weight 1).
+The expression/valence-arousal ground-truth term is the student model's own loss (``model(..., labels=...,
+valence_arousal=...).loss``, computed by the same function with the student's config: no class weights,
+``valence_arousal_loss="ccc"``, weight 1). The triplet term is the teacher's: each step draws a batch of FEC
+triplets whose faces go through the student in the same forward pass as the distillation faces.
 
 Teacher outputs are computed once, before training, on the canonical (un-augmented) crop of every face and
 cached on disk (:mod:`hf_deepfever.training.teacher_cache`); the student trains on augmented crops of the
@@ -41,6 +44,7 @@ from .export import export_model
 from .inputs import FaceRowTransform
 from .loop import TrainingData, append_log, make_accelerator, train
 from .teacher_cache import cached_teacher_outputs, teacher_outputs
+from .triplets import FEC_AUXILIARY, TripletArguments, fec_triplet_auxiliary, triplet_term, with_triplet_faces
 
 STUDENT_DEFAULTS = {"backbone": "efficientnet_b0"}
 
@@ -105,7 +109,8 @@ class DistillationTask:
     """Student loss against cached (indexed by ``row_index``) or online teacher outputs.
 
     ``config`` is the student's config: its supervised objective is the ground-truth term (default: the config of
-    the model ``compute_loss`` is given).
+    the model ``compute_loss`` is given). ``triplets``: the FEC triplet hinge's weight and margins, applied when a
+    step brings a triplet batch (``auxiliary["fec"]``).
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class DistillationTask:
         teacher: nn.Module | None = None,
         adapter: TeacherInputAdapter | None = None,
         accelerator: Any = None,
+        triplets: TripletArguments | None = None,
     ) -> None:
         if (cached is None) == (teacher is None):
             raise ValueError("give either cached teacher outputs or an online teacher")
@@ -128,6 +134,7 @@ class DistillationTask:
         self.adapter = adapter
         self.accelerator = accelerator
         self.config = config
+        self.triplets = triplets
 
     def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cached is not None:
@@ -139,13 +146,16 @@ class DistillationTask:
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        output = model(pixel_values=batch["pixel_values"])
+        faces = batch["pixel_values"].shape[0]
+        triplets = auxiliary.get(FEC_AUXILIARY) if self.triplets is not None else None
+        output = model(pixel_values=with_triplet_faces(batch["pixel_values"], triplets))
+        logits, valence_arousal, vectors = output.logits[:faces], output.valence_arousal[:faces], output.pooler_output[:faces]
         teacher = self.targets(batch)
-        kd = distillation_kl(output.logits, teacher["logits"], self.args.kd_temperature)
-        affect = vector_regression_loss(output.valence_arousal, teacher["valence_arousal"], kind="mse")
-        geometry = geometry_loss(output.pooler_output, teacher["vectors"])
+        kd = distillation_kl(logits, teacher["logits"], self.args.kd_temperature)
+        affect = vector_regression_loss(valence_arousal, teacher["valence_arousal"], kind="mse")
+        geometry = geometry_loss(vectors, teacher["vectors"])
         config = self.config if self.config is not None else getattr(model, "module", model).config  # DDP wraps
-        truth, _ = supervised_loss(output.logits, output.valence_arousal, batch["labels"], batch["valence_arousal"], config)
+        truth, _ = supervised_loss(logits, valence_arousal, batch["labels"], batch["valence_arousal"], config)
         loss = (
             self.args.kd_weight * kd
             + self.args.va_distill_weight * affect
@@ -153,6 +163,10 @@ class DistillationTask:
             + self.args.ground_truth_weight * truth
         )
         terms = {"kd": kd.detach(), "va_distill": affect.detach(), "geometry": geometry.detach(), "ground_truth": truth.detach()}
+        if triplets is not None:
+            triplet = triplet_term(output.pooler_output[faces:], triplets, self.triplets.margins)
+            loss = loss + self.triplets.triplet_weight * triplet
+            terms["triplet_loss"] = triplet.detach()
         return loss, terms
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -161,8 +175,8 @@ class DistillationTask:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse arguments, distil the teacher into the student, save the Hub-ready folder; returns final metrics."""
-    args, data_args, model_args, kd_args = parse_arguments(
-        [TrainingLoopArguments, DataArguments, ModelArguments, DistillationArguments],
+    args, data_args, model_args, kd_args, triplet_args = parse_arguments(
+        [TrainingLoopArguments, DataArguments, ModelArguments, DistillationArguments, TripletArguments],
         argv,
         description=__doc__.split("\n\n")[0],
         defaults=STUDENT_DEFAULTS,
@@ -181,10 +195,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = corpora.distillation_rows()
     transform = FaceRowTransform(processor, augment=args.augment, seed=args.seed)
     evaluator = PeriodicEvaluator(corpora, processor, args, accelerator)
+    auxiliary = fec_triplet_auxiliary(
+        corpora.fec_train_triplets(), processor, triplet_args,
+        per_device_train_batch_size=args.per_device_train_batch_size, augment=args.augment, seed=args.seed,
+    )
     if kd_args.online_teacher:
         task = DistillationTask(
             kd_args, evaluator, config=model.config, teacher=teacher,
-            adapter=TeacherInputAdapter(processor, teacher_processor), accelerator=accelerator,
+            adapter=TeacherInputAdapter(processor, teacher_processor), accelerator=accelerator, triplets=triplet_args,
         )
     else:
         cached = cached_teacher_outputs(
@@ -197,13 +215,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             num_workers=args.dataloader_num_workers,
         )
         task = DistillationTask(
-            kd_args, evaluator, config=model.config, cached={k: v.to(accelerator.device) for k, v in cached.items()}
+            kd_args, evaluator, config=model.config, cached={k: v.to(accelerator.device) for k, v in cached.items()},
+            triplets=triplet_args,
         )
         teacher.to("cpu")  # not needed any more: free the accelerator's memory for the student
-    accelerator.print(f"distillation: {len(rows)} faces, student {model_args.backbone}, teacher {model_args.teacher}")
-    hyperparameters = to_json_dict(args, data_args, model_args, kd_args)
+    triplet_count = len(auxiliary[FEC_AUXILIARY][0]) if auxiliary else 0
+    accelerator.print(
+        f"distillation: {len(rows)} faces, {triplet_count} FEC triplets (hinge weight {triplet_args.triplet_weight}), "
+        f"student {model_args.backbone}, teacher {model_args.teacher}"
+    )
+    hyperparameters = to_json_dict(args, data_args, model_args, kd_args, triplet_args)
     model, outcome = train(
-        accelerator, model, task, TrainingData(rows.with_transform(transform), transform), args,
+        accelerator, model, task, TrainingData(rows.with_transform(transform), transform, auxiliary=auxiliary), args,
         hyperparameters=hyperparameters, tracker_name="deepfever_distill", evaluate_at_end=False,
     )
     results = final_evaluation(model, processor, data_args, args, accelerator)
