@@ -34,6 +34,7 @@ BENCHMARKS = (
     "inference_options",
     "memory",
     "expression_index",
+    "hostile_inputs",
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = {"model_overhead", "extraction", "hardware_ceiling", "distillation", "data_loading",
-              "inference_options", "memory", "expression_index"}
+              "inference_options", "memory", "expression_index", "hostile_inputs"}
 
 
 def test_quick_run_writes_every_benchmark(tmp_path):

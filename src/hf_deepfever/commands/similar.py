@@ -135,7 +135,7 @@ def _own_row(index: Any, path: str, box: Any) -> int | None:
 
 def _visual_model(args: argparse.Namespace, index: Any) -> tuple[Any, Any]:
     """The model to embed query images with (the index's own unless --model) and its identity, checked."""
-    from ..inference import resolve_device
+    from ..inference.devices import checked_device
     from ..search.identity import model_fingerprint
     from ..search.photo_faces import load_visual_model
 
@@ -144,7 +144,7 @@ def _visual_model(args: argparse.Namespace, index: Any) -> tuple[Any, Any]:
         raise ValueError("the index records no model folder or Hub id: give the model to embed the query with --model")
     identity = model_fingerprint(name)
     index.model.check_same(identity, what=f"vectors of --model {name}" if args.model else f"vectors of {name} (the index's model as found now)")
-    return load_visual_model(name, device=resolve_device(args.device), trust_remote_code=args.trust_remote_code), identity
+    return load_visual_model(name, device=checked_device(args.device), trust_remote_code=args.trust_remote_code), identity
 
 
 def _image_queries(args: argparse.Namespace, query: Path, index: Any, visual_and_identity: tuple[Any, Any]) -> list[dict[str, Any]]:
@@ -191,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
     from ..search.contact_sheet import SheetQuery, draw_contact_sheet
     from ..search.index import ExpressionIndex
 
+    from ..inference.devices import validate_runtime_arguments
+
+    validate_runtime_arguments(args)  # a bogus --device fails before any index or model is read
     queries, sheet = _check_args(args)
     index = ExpressionIndex.load(args.index)
     entries = []
