@@ -55,7 +55,10 @@ def test_video_gives_the_trace_plot_and_its_csv(service, tmp_path):
     assert view.status.startswith("**31 steps (1.2 s)**"), view.status
     with open(view.csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 31 and set(rows[0]) == {"time_s", "arousal", "valence", "face_found", "audio_present"}
+    assert len(rows) == 31 and list(rows[0]) == [
+        "time_s", "valence", "arousal", "face_found", "audio_present", "face_x", "face_y", "face_w", "face_h",
+        "detection_score",
+    ]
     assert all(-1 <= float(row["valence"]) <= 1 for row in rows)
     assert PIL.Image.open(view.plot).format == "PNG"
     assert Path(view.csv).parent == service.work_dir

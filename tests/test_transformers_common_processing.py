@@ -13,7 +13,6 @@ import random
 import unittest
 
 import numpy as np
-import pytest
 
 from transformers_mixins import load_mixins_or_skip
 
@@ -43,7 +42,8 @@ class DeepFeverImageProcessingTest(ImageProcessingTestMixin, unittest.TestCase):
 class DeepFeverAudioFeatureExtractionTester:
     """Raw feature sequences for the mixin's `pad` tests, as in-tree audio tests provide them."""
 
-    def __init__(self, parent, batch_size: int = 5, min_seq_length: int = 40, max_seq_length: int = 200) -> None:
+    def __init__(self, parent, batch_size: int = 5, min_seq_length: int = 40, max_seq_length: int = 201) -> None:
+        # max_seq_length just above min + (batch_size - 1) * diff, so the unequal lengths below make batch_size rows.
         self.parent = parent
         self.batch_size = batch_size
         self.min_seq_length = min_seq_length
@@ -75,46 +75,8 @@ class DeepFeverAudioFeatureExtractionTester:
         return [np.asarray(x) for x in inputs] if numpify else inputs
 
 
-# A known defect, left to the rework of the audio path (issue 11.3): the extractor's own helper
-# `_pad(items)` shadows `SequenceFeatureExtractor._pad(processed_features, max_length=..., ...)`, which the
-# inherited public `pad()` calls, so `extractor.pad(...)` raises TypeError. Strict: these fail the suite once fixed,
-# so the markers get removed.
-_PAD_IS_SHADOWED = pytest.mark.xfail(
-    raises=TypeError, strict=True,
-    reason="DeepFeverAudioFeatureExtractor._pad shadows SequenceFeatureExtractor._pad, so pad() raises TypeError",
-)
-
-
 class DeepFeverAudioFeatureExtractionTest(SequenceFeatureExtractionTestMixin, unittest.TestCase):
     feature_extraction_class = DeepFeverAudioFeatureExtractor
 
     def setUp(self) -> None:
         self.feat_extract_tester = DeepFeverAudioFeatureExtractionTester(self)
-
-    @_PAD_IS_SHADOWED
-    def test_padding_from_list(self):
-        super().test_padding_from_list()
-
-    @_PAD_IS_SHADOWED
-    def test_padding_from_array(self):
-        super().test_padding_from_array()
-
-    @_PAD_IS_SHADOWED
-    def test_truncation_from_list(self):
-        super().test_truncation_from_list()
-
-    @_PAD_IS_SHADOWED
-    def test_truncation_from_array(self):
-        super().test_truncation_from_array()
-
-    @_PAD_IS_SHADOWED
-    def test_padding_accepts_tensors_pt(self):
-        super().test_padding_accepts_tensors_pt()
-
-    @_PAD_IS_SHADOWED
-    def test_attention_mask(self):
-        super().test_attention_mask()
-
-    @_PAD_IS_SHADOWED
-    def test_attention_mask_with_truncation(self):
-        super().test_attention_mask_with_truncation()

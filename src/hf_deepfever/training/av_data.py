@@ -1,13 +1,17 @@
 """DeepFEVER-AV training data: RECOLA recordings on the label-step grid, cached visual vectors, chunks of steps.
 
-* A recording's steps follow the audio feature extractor's grid (centres 0, 40 ms, ...); gold labels are placed
-  on it by their time (``round(time / step)``); steps without a label hold NaN (ignored by the loss).
-* Visual vectors (the frozen DeepFEVER expression vector of the face at each step) are a pure function of the
-  video, the face locator, the image processor and the extractor's weights: they are computed ONCE per
-  recording and cached as safetensors under ``<cache_root>/<fingerprint>/<recording key>.safetensors``
-  (atomic writes; a changed video, processor or extractor changes the key or the fingerprint).
-* Training rows are fixed chunks of ``chunk_steps`` steps; audio features of a chunk are read from the wav on
-  the fly (only that chunk's samples), so no recording's features are ever held whole.
+* A recording's steps follow the audio feature extractor's grid (centres 0, 40 ms, ...), counted from the samples
+  its audio file holds (``DeepFeverAudioFeatureExtractor.count_steps``); gold labels are placed on it by their
+  time (``round(time / step)``); steps without a label hold NaN (ignored by the loss).
+* Visual vectors (the frozen DeepFEVER expression vector of the main face at each step) come from
+  :func:`hf_deepfever.video.visual.compute_visual_features`, the code ``deepfever video`` runs: the same frames,
+  face detector and track, crops and landmarks. They are a pure function of the video, the face locator's
+  settings, the image processor and the extractor's weights, computed ONCE per recording and cached as
+  safetensors under ``<cache_root>/<fingerprint>/<recording key>.safetensors`` (atomic writes; a changed video,
+  processor, locator or extractor changes the key or the fingerprint).
+* Training rows are fixed chunks of ``chunk_steps`` steps; audio features of a chunk are read on the fly by the
+  feature extractor's ``step_features`` (only that chunk's samples, through the reader and resampler that
+  ``__call__``, ``iter_chunks`` and ``deepfever video`` use), so no recording's features are ever held whole.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from torch.utils.data import Dataset
 from ..core.files import atomic_output
 from ..core.vocabulary import VALENCE_AROUSAL
 from ..video.faces import FaceLocator
-from ..video.trace import compute_visual_features
+from ..video.visual import compute_visual_features
 from .teacher_cache import teacher_fingerprint
 
 logger = logging.getLogger(__name__)
 
-VISUAL_CACHE_VERSION = 1
+VISUAL_CACHE_VERSION = 2  # 2: package face detectors, main-face tracking, landmarks
 
 
 @dataclass
@@ -52,13 +56,10 @@ class Recording:
 
 def recordings_from_split(split: Any, extractor: Any, max_recordings: int | None = None) -> list[Recording]:
     """``load_recola`` rows -> recordings with labels on the extractor's step grid."""
-    import soundfile
-
     step_s = extractor.step_ms / 1000.0
     recordings = []
     for row in split:
-        info = soundfile.info(row["audio"])
-        num_steps = extractor.num_steps(info.frames, info.samplerate)
+        num_steps = extractor.count_steps(row["audio"])
         labels = torch.full((num_steps, 2), float("nan"))
         times = np.asarray(row["time"], dtype=np.float64)
         if times.size:
@@ -76,7 +77,8 @@ def visual_fingerprint(vision_model: Any, image_processor: Any, face_locator: Fa
     """Hash of everything besides the video that determines the cached vectors."""
     digest = hashlib.sha256()
     digest.update(teacher_fingerprint(vision_model, image_processor).encode())
-    digest.update(json.dumps({"version": VISUAL_CACHE_VERSION, "faces": face_locator.kind, "step_ms": step_ms}).encode())
+    settings = {"version": VISUAL_CACHE_VERSION, "faces": face_locator.settings(), "step_ms": step_ms}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:32]
 
 

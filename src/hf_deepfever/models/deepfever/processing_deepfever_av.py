@@ -46,17 +46,21 @@ class DeepFeverAVProcessor(ProcessorMixin):
         audio: Any = None,
         images: Any = None,
         face_boxes: Any = None,
+        face_landmarks: Any = None,
         sampling_rate: int | None = None,
         return_tensors: str | None = "pt",
         **kwargs: Any,
     ) -> BatchFeature:
         """
         Args:
-            audio: one recording or a list of recordings (see [`DeepFeverAudioFeatureExtractor.__call__`]).
+            audio: one recording or a list of recordings: arrays or audio/video file paths (see
+                [`DeepFeverAudioFeatureExtractor.__call__`]).
             images: one clip (a list of frames, one per label step) or a list of clips.
             face_boxes: per frame `(x, y, w, h)` in pixels or `None` when no face was found (that step's
                 `face_mask` is then False); same nesting as `images`. Omitted: every whole frame is a face.
-            sampling_rate: rate of `audio`.
+            face_landmarks: per frame the face's 5 (or 68) landmark points or `None`, same nesting as `images`;
+                used when the image processor's `align_faces` is on (see [`DeepFeverImageProcessor`]).
+            sampling_rate: rate of array `audio` (files carry their own).
 
         Returns:
             `BatchFeature` with `input_features` and `attention_mask` (from the audio), `pixel_values`
@@ -72,16 +76,12 @@ class DeepFeverAVProcessor(ProcessorMixin):
             data.update(self.feature_extractor(audio, sampling_rate=sampling_rate, return_tensors="pt"))
         if images is not None:
             clips = [images] if _is_frame_list(images) else list(images)
-            if face_boxes is None:
-                boxes: list[Sequence[Any] | None] = [None] * len(clips)
-            else:
-                boxes = [face_boxes] if _is_frame_list(images) else list(face_boxes)
-                if len(boxes) != len(clips):
-                    raise ValueError(f"got face_boxes for {len(boxes)} clips and images for {len(clips)}")
+            boxes = self._per_clip(face_boxes, images, len(clips), "face_boxes")
+            landmarks = self._per_clip(face_landmarks, images, len(clips), "face_landmarks")
             steps = data["input_features"].shape[1] if audio is not None else max(len(clip) for clip in clips)
             if audio is not None and len(clips) != data["input_features"].shape[0]:
                 raise ValueError(f"got audio for {data['input_features'].shape[0]} clips and images for {len(clips)}")
-            pixel_values, face_mask = self._frames(clips, boxes, steps, **kwargs)
+            pixel_values, face_mask = self._frames(clips, boxes, landmarks, steps, **kwargs)
             data["pixel_values"] = pixel_values
             data["face_mask"] = face_mask
             if audio is None:
@@ -89,22 +89,41 @@ class DeepFeverAVProcessor(ProcessorMixin):
                 data["attention_mask"] = (torch.arange(steps)[None, :] < lengths[:, None]).long()
         return BatchFeature(data=data)
 
+    @staticmethod
+    def _per_clip(values: Any, images: Any, clips: int, name: str) -> list[Sequence[Any] | None]:
+        if values is None:
+            return [None] * clips
+        per_clip = [values] if _is_frame_list(images) else list(values)
+        if len(per_clip) != clips:
+            raise ValueError(f"got {name} for {len(per_clip)} clips and images for {clips}")
+        return per_clip
+
     def _frames(
-        self, clips: list[Any], boxes: list[Sequence[Any] | None], steps: int, **kwargs: Any
+        self,
+        clips: list[Any],
+        boxes: list[Sequence[Any] | None],
+        landmarks: list[Sequence[Any] | None],
+        steps: int,
+        **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.image_processor.size
         height, width = (size["height"], size["width"]) if isinstance(size, dict) else (size.height, size.width)
         pixel_values = torch.zeros((len(clips), steps, 3, height, width), dtype=torch.float32)
         face_mask = torch.zeros((len(clips), steps), dtype=torch.bool)
-        for row, (clip, clip_boxes) in enumerate(zip(clips, boxes)):
+        for row, (clip, clip_boxes, clip_landmarks) in enumerate(zip(clips, boxes, landmarks)):
             frames = list(clip)[:steps]
-            if clip_boxes is not None and len(clip_boxes) < len(frames):
-                raise ValueError(f"clip {row}: {len(frames)} frames but only {len(clip_boxes)} face_boxes")
+            for name, values in (("face_boxes", clip_boxes), ("face_landmarks", clip_landmarks)):
+                if values is not None and len(values) < len(frames):
+                    raise ValueError(f"clip {row}: {len(frames)} frames but only {len(values)} {name}")
             found = [True] * len(frames) if clip_boxes is None else [box is not None for box in clip_boxes[: len(frames)]]
             if not frames:
                 continue
             crops = self.image_processor(
-                frames, face_boxes=None if clip_boxes is None else list(clip_boxes[: len(frames)]), return_tensors="pt", **kwargs
+                frames,
+                face_boxes=None if clip_boxes is None else list(clip_boxes[: len(frames)]),
+                face_landmarks=None if clip_landmarks is None else list(clip_landmarks[: len(frames)]),
+                return_tensors="pt",
+                **kwargs,
             )["pixel_values"]
             pixel_values[row, : len(frames)] = crops
             face_mask[row, : len(frames)] = torch.tensor(found)
