@@ -40,6 +40,23 @@ def test_missing_file(tmp_path):
         open_image(tmp_path / "absent.jpg")
 
 
+def test_unusable_links_keep_their_reason(tmp_path):
+    loop, dangling = tmp_path / "loop.jpg", tmp_path / "dangling.jpg"
+    loop.symlink_to(loop)
+    dangling.symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(ImageFileError, match="symbolic link loop") as info:
+        open_image(loop)
+    assert info.value.reason.startswith("symbolic link loop")
+    with pytest.raises(ImageFileError, match="dangling symbolic link") as info:
+        open_image(dangling)
+    assert "gone.jpg" in info.value.reason and not info.value.reason.startswith(str(dangling))
+
+
+def test_folder_is_not_an_image(tmp_path):
+    with pytest.raises(ImageFileError, match="not a regular file"):
+        open_image(tmp_path)
+
+
 def test_one_pixel_image_opens(tmp_path):
     assert open_image(write_one_pixel_png(tmp_path / "dot.png")).size == (1, 1)
 
@@ -52,8 +69,20 @@ def test_find_image_files_recurses_sorted_and_keeps_explicit_files(tmp_path):
     explicit = write_not_an_image(tmp_path / "explicit.dat")
     assert find_image_files([tmp_path]) == [tmp_path / "a.JPG", tmp_path / "b" / "2.jpg"]
     assert find_image_files([explicit]) == [explicit]
-    with pytest.raises(FileNotFoundError, match="absent"):
+    with pytest.raises(FileNotFoundError, match="absent: no such file or folder"):
         find_image_files([tmp_path / "absent"])
+
+
+def test_find_image_files_says_why_a_link_is_unusable(tmp_path):
+    loop, dangling = tmp_path / "loop.jpg", tmp_path / "dangling.jpg"
+    loop.symlink_to(loop)
+    dangling.symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(FileNotFoundError, match="loop.jpg: symbolic link loop"):
+        find_image_files([loop])
+    with pytest.raises(FileNotFoundError, match="dangling.jpg: dangling symbolic link .*gone.jpg"):
+        find_image_files([dangling])
+    write_good_jpeg(tmp_path / "good.jpg")
+    assert find_image_files([tmp_path]) == [tmp_path / "good.jpg"]  # unusable links inside a folder: not images
 
 
 # ---------------------------------------------------------------------------------------------------------------

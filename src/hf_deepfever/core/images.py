@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import PIL.Image
 
-from .files import open_regular_file
+from .files import missing_path_reason, open_regular_file
 from .vocabulary import IMAGE_EXTENSIONS
 
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -49,8 +49,9 @@ def open_image(path: str | os.PathLike[str], *, exif: bool = True) -> PIL.Image.
     try:
         handle = open_regular_file(path)
     except OSError as error:
-        reason = "no such file" if isinstance(error, FileNotFoundError) else str(error).removeprefix(f"{path}: ")
-        raise ImageFileError(path, reason) from None
+        # open_regular_file's message is "<path>: <reason>" (no such file, dangling link and where it points,
+        # link loop, not a regular file, ...): keep the reason whole.
+        raise ImageFileError(path, str(error).removeprefix(f"{path}: ")) from None
     with handle:
         return _decode(handle, path, exif=exif)
 
@@ -102,10 +103,11 @@ def _without_orientation(image: PIL.Image.Image) -> PIL.Image.Image:
 
 
 def find_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files and folders (recursively, sorted) into image files; a missing path is an error.
+    """Expand files and folders (recursively, sorted) into image files; a path that cannot be used is an error.
 
     Files named explicitly are kept whatever their extension (a bad one then fails with its name); files
-    found inside folders are kept only if their extension is an image extension.
+    found inside folders are kept only if their extension is an image extension. A path that does not resolve
+    is a `FileNotFoundError` saying why: no such file or folder, a symbolic link loop, a dangling link.
     """
     found: list[Path] = []
     for raw in paths:
@@ -117,7 +119,7 @@ def find_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            raise FileNotFoundError(f"{path}: {missing_path_reason(path) or 'no such file or folder'}")
     return found
 
 
