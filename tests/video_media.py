@@ -56,7 +56,8 @@ def write_clip(
     rotation: float | None = None,
     container_format: str | None = None,
 ) -> Path:
-    """A media file of `frames` (RGB uint8, at `fps`) and/or mono `audio` (float32 at `audio_rate`).
+    """A media file of `frames` (RGB uint8, at `fps`) and/or mono `audio` (float32, or int16 samples stored as they
+    are, at `audio_rate`).
 
     `video_codec="libx264rgb"` is lossless (qp 0, RGB), so decoded frames equal the ones written; `audio_codec`
     "pcm_s16le" / "pcm_f32le" / "flac" store the samples exactly (in MKV/MOV), "aac" lossily. `rotation` writes the
@@ -90,8 +91,10 @@ def write_clip(
             sample_format = {"pcm_s16le": "s16", "flac": "s16"}.get(audio_codec, "flt")
             for start in range(0, audio.size, 1024):
                 block = audio[start : start + 1024][None]
-                if sample_format == "s16":
+                if sample_format == "s16" and block.dtype != np.int16:
                     block = np.clip(np.round(block * 32768), -32768, 32767).astype(np.int16)
+                elif sample_format == "flt":
+                    block = block.astype(np.float32) / (32768.0 if block.dtype == np.int16 else 1.0)
                 frame = av.AudioFrame.from_ndarray(block, format=sample_format, layout="mono")
                 frame.sample_rate = audio_rate
                 frame.pts = start
