@@ -274,3 +274,15 @@ def test_bad_inputs_are_clear_errors(tmp_path, model_dir, image_model_dir, capsy
     voice = write_media(tmp_path / "voice.m4a", video=False)
     assert _video([str(voice), "--face-detector", "centre"], image_model_dir, tmp_path / "t.csv") == 2
     assert "no video stream; a DeepFEVER image model reads faces" in capsys.readouterr().err
+
+
+def test_runtime_options_are_checked_before_anything_is_read(tmp_path, model_dir, capsys):
+    """--device goes through inference.devices.validate_runtime_arguments, like extract: named, before the model."""
+    media = write_media(tmp_path / "clip.mp4")
+    output = tmp_path / "t.csv"
+    assert cli(["video", str(media), "--model", str(tmp_path / "no_model"), "--output", str(output), "--device", "bogus"]) == 2
+    assert "--device 'bogus' is not a device" in capsys.readouterr().err  # refused before the missing model is read
+    if not torch.cuda.is_available():
+        assert _video([str(media)], model_dir, output, "--device", "cuda") == 2
+        assert "--device cuda: CUDA is not available" in capsys.readouterr().err
+    assert not output.exists()

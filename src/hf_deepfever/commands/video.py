@@ -71,13 +71,14 @@ def _positive_seconds(value: float, option: str, allow_zero: bool = False) -> fl
 
 def run(args: argparse.Namespace) -> int:
     from ..core.loading import load_model_and_processor
-    from ..inference import resolve_device
+    from ..inference.devices import validate_runtime_arguments
     from ..models.deepfever.face_detection_deepfever import DEFAULT_MIN_FACE_SIZE
     from ..video.decode import import_av
     from ..video.faces import FaceLocator
     from ..video.trace import IMAGE_MODEL_STEP_MS, predict_trace
     from ..video.trace_files import PLOT_FORMATS, write_csv, write_plot
 
+    device = validate_runtime_arguments(args)  # a bogus or absent --device fails before any file or model is read
     source = Path(args.file)
     if not source.is_file():
         raise FileNotFoundError(f"no such video file: {source}")
@@ -97,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
     min_face_size = DEFAULT_MIN_FACE_SIZE if args.min_face_size is None else args.min_face_size
     faces = FaceLocator(args.face_detector, min_face_size=min_face_size)
 
-    device = resolve_device(args.device)
     kind = _model_kind(args.model, args.trust_remote_code)
     model, processor = load_model_and_processor(args.model, kind=kind, trust_remote_code=args.trust_remote_code)
     step_ms = processor.feature_extractor.step_ms if kind == "audio-visual" else IMAGE_MODEL_STEP_MS
