@@ -286,3 +286,23 @@ def test_runtime_options_are_checked_before_anything_is_read(tmp_path, model_dir
         assert _video([str(media)], model_dir, output, "--device", "cuda") == 2
         assert "--device cuda: CUDA is not available" in capsys.readouterr().err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("claimed_s", [1e7, 3600.0])
+def test_steps_come_from_what_decodes_not_from_the_claimed_duration(tmp_path, model_dir, image_model_dir, capsys, claimed_s):
+    """5 frames (0.2 s) in an MKV whose header claims 1e7 s (it used to try to allocate 16 GB) or one hour (it used
+    to write 90,001 rows without a word): the trace has the steps that decode, and a note says what was claimed."""
+    media = write_clip(tmp_path / "short.mkv", video_media.square_frames(5), video_media.tone(0.2), container_format="matroska")
+    video_media.set_matroska_duration(media, claimed_s)
+    assert probe_video(media).duration_s == pytest.approx(claimed_s)  # the claim is really in the file
+    output = tmp_path / "trace.csv"
+    note = f"the container claims {claimed_s:.2f} s but"
+    assert _video([str(media), "--face-detector", "centre"], image_model_dir, output) == 0
+    assert note in capsys.readouterr().err
+    assert len(_read(output)) == 6  # steps 0 ... 0.2 s: the 5 frames, the last shown for one frame interval
+    assert _video([str(media), "--face-detector", "centre"], model_dir, output) == 0
+    assert note in capsys.readouterr().err
+    rows = _read(output)
+    # The AAC track decodes to 0.256 s (whole 1024-sample frames): 7 steps, the last one past the frames.
+    assert len(rows) == 7 and [r["face_found"] for r in rows] == ["1"] * 6 + ["0"]
+    assert all(r["audio_present"] == "1" for r in rows)
