@@ -78,7 +78,8 @@ def test_aligned_crop_has_level_eyes_above_the_mouth(processor_class, roll, conv
 def test_without_align_faces_the_landmarks_are_not_used(processor_class):
     picture, five, _, box = _rolled_face(25.0)
     plain = _crop(processor_class, picture, box, None)
-    assert torch.equal(_crop(processor_class, picture, box, five), plain)
+    assert torch.equal(_crop(processor_class, picture, box, five, align_faces=False), plain)
+    assert not torch.equal(_crop(processor_class, picture, box, five), plain)  # aligning is the default
     left_eye, right_eye, _ = _eye_rows(plain)
     assert abs(left_eye - right_eye) > 10  # the face is still rolled
 

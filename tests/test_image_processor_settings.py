@@ -96,13 +96,13 @@ def test_good_settings_round_trip(tmp_path):
         "image_mean": [0.5, 0.5, 0.5],
         "image_std": [0.5, 0.5, 0.5],
         "resample": int(PIL.Image.Resampling.BICUBIC),
-        "align_faces": True,
+        "align_faces": False,
     }
     DeepFeverImageProcessor(**settings).save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
     assert {key: saved[key] for key in settings} == settings
     for backend in ("torchvision", "pil"):
         loaded = AutoImageProcessor.from_pretrained(tmp_path, backend=backend)
-        assert loaded.align_faces is True and loaded.resample == PIL.Image.Resampling.BICUBIC
+        assert loaded.align_faces is False and loaded.resample == PIL.Image.Resampling.BICUBIC
         pixels = loaded(np.zeros((30, 40, 3), np.uint8), return_tensors="pt")["pixel_values"]
         assert pixels.shape == (1, 3, 48, 48) and pixels.unique().tolist() == [-1.0]

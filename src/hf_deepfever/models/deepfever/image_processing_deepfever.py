@@ -59,8 +59,10 @@ class DeepFeverImageProcessorKwargs(ImagesKwargs, total=False):
         Flat lists of 10 or 136 numbers are accepted too. Used only when `align_faces` is true.
     crop_margin (`float`, *optional*, defaults to `0.1`):
         Context kept around the face box on every side, as a fraction of the box's longer side (0 to 2).
-    align_faces (`bool`, *optional*, defaults to `False`):
-        With landmarks, take the square crop in a frame rotated so that the eyes are level.
+    align_faces (`bool`, *optional*, defaults to `True`):
+        With landmarks, take the square crop in a frame rotated so that the eyes are level (without landmarks
+        nothing changes). On the demo corpus, teachers trained on aligned AffectNet crops scored higher on FEC in
+        4 of 4 seeds; `False` keeps the axis-aligned crop whatever the landmarks.
     """
 
     face_boxes: list[FaceBox | None] | None
@@ -551,7 +553,7 @@ class _DeepFeverDefaults:
     image_std = IMAGENET_DEFAULT_STD
     size = {"height": 224, "width": 224}
     crop_margin = 0.1
-    align_faces = False
+    align_faces = True  # measured on the demo corpus (see the kwargs' docstring); only acts with landmarks
     face_boxes = None
     face_landmarks = None
     do_resize = True
@@ -607,7 +609,7 @@ class _DeepFeverDefaults:
         face_boxes: Any = None,
         face_landmarks: Any = None,
         crop_margin: float = 0.1,
-        align_faces: bool = False,
+        align_faces: bool = True,
         return_tensors: Any = None,
         **kwargs: Any,
     ) -> BatchFeature:
