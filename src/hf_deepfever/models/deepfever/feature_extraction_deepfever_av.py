@@ -83,7 +83,10 @@ class SincResampler:
         self._taps = torch.arange(-reach, reach + 2)  # offsets from floor(position)
         self._table = None
         if self._den * len(self._taps) <= _RESAMPLE_TABLE_ELEMENTS:
-            self._table = self._kernels(torch.arange(self._den))
+            # Built a block of phases at a time: the float64 temporaries stay at the size of one block.
+            rows = max(1, _RESAMPLE_BLOCK_ELEMENTS // len(self._taps))
+            phases = torch.arange(self._den)
+            self._table = torch.cat([self._kernels(phases[lo : lo + rows]) for lo in range(0, self._den, rows)])
         # With few phases the same weights also form a polyphase convolution kernel (den, 1, num + taps): output
         # phase i of each period reads the taps around input position floor(i * num / den) of that period.
         self._polyphase = None
