@@ -175,3 +175,142 @@ def test_step_features_read_any_step_range(extractor, tmp_path):
     # Steps past the end of the recording: context is silence.
     beyond = extractor.step_features(path, whole.shape[0] + 10, 2)
     assert torch.allclose(beyond, torch.full_like(beyond, extractor.silence_value))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The resampler: quality, agreement with a direct evaluation of its definition, any rate
+# ---------------------------------------------------------------------------------------------------------------
+
+from hf_deepfever.models.deepfever.feature_extraction_deepfever_av import (  # noqa: E402
+    EmptyAudioError,
+    SincResampler,
+    samples_to_float,
+)
+
+RATES = [44100, 48000, 8000, 22050, 16001, 44101]
+
+
+def _sine(rate: int, seconds: float, start_hz: float, stop_hz: float | None = None) -> np.ndarray:
+    """A tone, or a linear sweep from start_hz to stop_hz."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    stop_hz = start_hz if stop_hz is None else stop_hz
+    return np.sin(2 * np.pi * (start_hz * t + (stop_hz - start_hz) * t**2 / (2 * seconds))).astype(np.float32)
+
+
+def _reference(signal: np.ndarray, orig: int, new: int, width: int = 6, rolloff: float = 0.99) -> np.ndarray:
+    """The resampler's definition evaluated directly in float64: output n = sum over the input samples k within
+    `width` zero crossings of the Hann-windowed sinc low-pass (cutoff rolloff * min rate / 2) at k/orig - n/new."""
+    cutoff = min(orig, new) * rolloff
+    length = -(-len(signal) * new // orig)
+    out = np.zeros(length)
+    k = np.arange(len(signal))
+    for n in range(length):
+        u = cutoff * (k / orig - n / new)
+        near = np.abs(u) < width
+        x = np.pi * u[near]
+        sinc = np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x))
+        out[n] = (signal[near] * sinc * np.cos(x / (2 * width)) ** 2).sum() * cutoff / orig
+    return out
+
+
+@pytest.mark.parametrize("orig", RATES)
+def test_resampler_equals_its_definition(orig):
+    signal = np.random.default_rng(orig).standard_normal(orig // 40).astype(np.float32)  # 25 ms of noise
+    expected = _reference(signal.astype(np.float64), orig, RATE)
+    assert float(np.abs(resample(signal, orig, RATE).numpy() - expected).max()) < 1e-5
+    # Both evaluations (a polyphase convolution when the rates have few phases, blocks of gathered taps otherwise)
+    # give the same samples.
+    by_blocks = SincResampler(orig, RATE)
+    by_blocks._polyphase = None
+    assert float(np.abs(by_blocks(signal, 0, 0, len(expected)).numpy() - expected).max()) < 1e-5
+
+
+@pytest.mark.parametrize("orig", RATES)
+def test_resampler_keeps_tones_and_sweeps_and_removes_what_would_alias(orig):
+    seconds, edge = 0.5, 200  # the first and last samples see the recording's zero padding
+    for start, stop, bound in ((440.0, None, 2e-3), (100.0, min(5000.0, 0.3 * orig), 0.015)):
+        converted = resample(_sine(orig, seconds, start, stop), orig, RATE).numpy()
+        native = _sine(RATE, seconds, start, stop)
+        assert converted.shape == native.shape
+        assert float(np.abs(converted - native)[edge:-edge].max()) < bound, (start, stop)
+    if orig > 2 * 10_000:  # a 10 kHz tone is above the new Nyquist frequency (8 kHz): removed, not folded to 6 kHz
+        assert float(np.abs(resample(_sine(orig, seconds, 10_000.0), orig, RATE).numpy())[edge:-edge].max()) < 0.01
+
+
+def test_any_range_of_outputs_equals_the_whole():
+    signal = np.random.default_rng(1).standard_normal(44101).astype(np.float32)
+    for orig in (44100, 44101):
+        resampler = SincResampler(orig, RATE)
+        whole = resampler(signal, 0, 0, resampler.output_length(len(signal)))
+        start, stop = resampler.input_span(5000, 7000)
+        part = resampler(signal[start:stop], start, 5000, 2000)
+        assert torch.equal(part, whole[5000:7000])
+
+
+def test_resampler_rates_are_checked():
+    with pytest.raises(ValueError, match="orig_sr must be a whole number of Hz"):
+        resample(np.zeros(10), 44100.5, RATE)
+    with pytest.raises(ValueError, match="orig_sr"):
+        resample(np.zeros(10), 0, RATE)
+    with pytest.raises(ValueError, match="1-1000000"):
+        resample(np.zeros(10), 4_000_000_000, RATE)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Samples, files, counts
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_integer_samples_are_scaled_by_their_type_like_sound_files(tmp_path):
+    assert samples_to_float(np.array([-32768, 0, 16384], dtype=np.int16)).tolist() == [-1.0, 0.0, 0.5]
+    assert samples_to_float(np.array([0, 128, 192], dtype=np.uint8)).tolist() == [-1.0, 0.0, 0.5]
+    assert samples_to_float(np.array([-(2**31), 2**30], dtype=np.int32)).tolist() == [-1.0, 0.5]
+    ints = (np.random.default_rng(0).standard_normal(RATE) * 5000).astype(np.int16)
+    path = tmp_path / "ints.wav"
+    soundfile.write(path, ints, RATE, subtype="PCM_16")
+    extractor = DeepFeverAudioFeatureExtractor(feature_size=16, context_ms=200)
+    assert torch.equal(extractor(ints, sampling_rate=RATE)["input_features"], extractor(str(path))["input_features"])
+
+
+def test_files_are_read_at_their_own_rate(extractor, tmp_path):
+    audio = _noise(1.0, 44100)
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, audio, 44100, subtype="FLOAT")
+    assert torch.equal(extractor(str(path))["input_features"], extractor(audio, sampling_rate=44100)["input_features"])
+    assert extractor.count_steps(path) == extractor.num_steps(44100, 44100) == 26
+    with pytest.raises(ValueError, match="the file's sampling rate is 44100 Hz, not the 16000 Hz given"):
+        extractor.step_features(path, 0, 2, sampling_rate=RATE)
+
+
+def test_empty_files_and_missing_files_are_named(extractor, tmp_path):
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, dtype=np.float32), RATE)
+    with pytest.raises(EmptyAudioError, match="empty.wav: audio is empty"):
+        next(extractor.iter_chunks(empty))
+    with pytest.raises(EmptyAudioError, match="empty.wav: audio is empty"):
+        extractor(str(empty))
+    with pytest.raises(FileNotFoundError, match="nope.wav: no such audio or video file"):
+        extractor.count_steps(tmp_path / "nope.wav")
+
+
+def test_nan_in_a_file_names_the_file_and_the_time(extractor, tmp_path):
+    audio = _noise(2.0)
+    audio[24000] = np.nan
+    path = tmp_path / "bad.wav"
+    soundfile.write(path, audio, RATE, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"bad\.wav: audio holds 1 NaN/infinite samples \(first: NaN at 1\.500 s"):
+        extractor.step_features(path, 30, 10)
+    assert extractor.step_features(path, 0, 5).shape[0] == 5  # the first steps do not read that sample
+
+
+def test_pad_is_transformers_own(extractor):
+    """`pad()` (inherited from SequenceFeatureExtractor) works: the extractor's batching helper does not shadow the
+    `_pad` it calls (it once did, so `pad` raised a TypeError)."""
+    from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+
+    assert DeepFeverAudioFeatureExtractor._pad is SequenceFeatureExtractor._pad
+    sequences = [np.ones((3, 32), dtype=np.float32), np.full((5, 32), 2.0, dtype=np.float32)]
+    padded = extractor.pad({"input_features": sequences}, padding="longest", return_tensors="np")
+    assert padded["input_features"].shape == (2, 5, 32)
+    assert padded["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1] * 5]
+    assert (padded["input_features"][0, 3:] == extractor.padding_value).all()
