@@ -76,6 +76,8 @@ def evaluate_affectnet(
         image_column="image",
         box_column="face_box",
         box_format="xywh",
+        # The crops training saw: aligned by AffectNet's landmarks when the processor aligns faces.
+        landmarks_column="landmarks" if "landmarks" in dataset.column_names else None,
         batch_size=batch_size,
         num_workers=num_workers,
         accelerator=accelerator,
