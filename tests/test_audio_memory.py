@@ -7,8 +7,9 @@ regression fails with a MemoryError instead of exhausting the machine; each case
 set rose (``/proc/self/clear_refs`` restarts the high-water mark).
 
 Measured here (``pytest -s tests/test_audio_memory.py``, torch 2.14.1 CPU), peak growth for one second: resampling
-16,001 Hz 17.6 MiB, 44,101 Hz 38.3 MiB, 47,999 Hz 33.8 MiB (mostly the kernel table of 16,000 phases, built once);
-features of a WAV at 16,001 Hz 13.6 MiB, at 44,101 Hz 34.9 MiB. The bound asserted is ``BOUND_MIB``.
+16,001 Hz 12.0 MiB, 44,101 Hz 13.9 MiB, 47,999 Hz 17.9 MiB (mostly the kernel table of 16,000 phases, built once,
+a block of phases at a time); features of a WAV at 16,001 Hz 8.0 MiB, at 44,101 Hz 12.8 MiB. The bound asserted is
+``BOUND_MIB``.
 """
 
 from __future__ import annotations
