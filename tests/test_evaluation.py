@@ -146,3 +146,30 @@ def test_evaluate_needs_a_corpus_and_an_output_folder(saved_model):
         evaluation.main(["--model_name_or_path", str(saved_model)])
     with pytest.raises(ValueError, match="output_dir"):
         evaluation.main(["--model_name_or_path", "org/not-a-folder", "--affectnet_dir", "x"])
+
+
+def test_landmarks_without_an_eye_line_are_cropped_unaligned_as_in_training(demo_corpus, saved_model, caplog):
+    """A row whose eyes coincide (no line to level) would stop the aligning processor; evaluation keeps the
+    landmarks training keeps, so such a face is cropped unrotated and counted in a warning, not fatal."""
+    from hf_deepfever.data import load_affectnet
+    from hf_deepfever.training.data import with_alignable_landmarks
+
+    split = load_affectnet(demo_corpus / "affectnet")["validation"]
+    points = list(split["landmarks"])
+    assert points[0] is not None
+    points[0] = [5.0] * 136  # every point, both eyes included, at (5, 5)
+    broken = split.remove_columns("landmarks").add_column("landmarks", points, feature=split.features["landmarks"])
+
+    kept = with_alignable_landmarks(broken)
+    assert kept["landmarks"][0] is None
+    assert list(kept["landmarks"])[1:] == points[1:]
+    assert "1 AffectNet rows have landmarks without an eye line" in caplog.text
+
+    model = DeepFeverForExpressionRecognition.from_pretrained(saved_model)
+    processor = DeepFeverImageProcessor.from_pretrained(saved_model)
+    assert processor.align_faces
+    with pytest.raises(ValueError, match="eye line"):
+        processor(broken[0]["image"], face_boxes=[broken[0]["face_box"]], face_landmarks=[points[0]])
+    metrics, predictions = evaluation.evaluate_affectnet(model, processor, broken, batch_size=4)
+    assert len(predictions.logits) == len(broken)
+    assert 0.0 <= metrics["affectnet_accuracy_8"] <= 1.0

@@ -107,6 +107,16 @@ def _alignable_landmarks(column: pa.ChunkedArray) -> pa.Array:
     return kept.cast(_POINTS)
 
 
+def with_alignable_landmarks(split):
+    """``split`` (a ``load_affectnet`` split) with the landmarks training's face rows keep: null where there is no
+    eye line, so evaluation crops and aligns each face exactly as training does (and counts such rows alike)."""
+    if "landmarks" not in split.column_names:
+        return split
+    kept = _alignable_landmarks(split.with_format("arrow")["landmarks"])
+    feature = split.features["landmarks"]
+    return split.remove_columns("landmarks").add_column("landmarks", kept.to_pylist(), feature=feature)
+
+
 def affectnet_face_rows(split, max_samples: int | None = None):
     """AffectNet rows (``load_affectnet(...)[split]``) -> face rows with labels, valence/arousal and landmarks."""
     columns = ["image", "face_box", "expression", "valence", "arousal"]

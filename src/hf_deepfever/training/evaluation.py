@@ -26,7 +26,7 @@ from .arguments import DataArguments, parse_arguments
 from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
 from ..core.loading import load_model_and_processor
 from ..core.vocabulary import TRIPLET_TYPE_NAMES
-from .data import sample_rows
+from .data import sample_rows, with_alignable_landmarks
 from .prediction import ImagePredictions, predict_images
 
 logger = logging.getLogger(__name__)
@@ -69,15 +69,16 @@ def evaluate_affectnet(
     model: Any, processor: Any, dataset: Any, *, batch_size: int = 64, accelerator: Any = None, num_workers: int = 0
 ) -> tuple[dict[str, Any], ImagePredictions]:
     """AffectNet metrics of ``model`` on ``dataset`` (a ``load_affectnet`` split), and the raw predictions."""
+    # The crops training saw: aligned by AffectNet's landmarks (those with an eye line) when the processor aligns.
+    faces = with_alignable_landmarks(dataset)
     predictions = predict_images(
         model,
         processor,
-        dataset,
+        faces,
         image_column="image",
         box_column="face_box",
         box_format="xywh",
-        # The crops training saw: aligned by AffectNet's landmarks when the processor aligns faces.
-        landmarks_column="landmarks" if "landmarks" in dataset.column_names else None,
+        landmarks_column="landmarks" if "landmarks" in faces.column_names else None,
         batch_size=batch_size,
         num_workers=num_workers,
         accelerator=accelerator,
