@@ -196,3 +196,17 @@ def test_pretrained_backbones_bring_their_own_normalisation(tmp_path):
     pretrained.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
     assert saved["image_mean"] == [0.5, 0.5, 0.5] and saved["image_std"] == [0.5, 0.5, 0.5]
+
+
+def test_align_faces_flag_reaches_the_saved_processor(tmp_path):
+    """``--align_faces`` (default on) and ``--no_align_faces`` become the processor's ``align_faces``, which the
+    saved model's inference uses."""
+    from hf_deepfever.training.arguments import ModelArguments, parse_arguments
+    from hf_deepfever.training.components import build_processor
+
+    (default,) = parse_arguments((ModelArguments,), ["--backbone", "test_resnet"])
+    (disabled,) = parse_arguments((ModelArguments,), ["--backbone", "test_resnet", "--no_align_faces"])
+    assert default.align_faces is True and disabled.align_faces is False
+    build_processor(disabled).save_pretrained(tmp_path)
+    assert DeepFeverImageProcessor.from_pretrained(tmp_path).align_faces is False
+    assert build_processor(default).align_faces is True

@@ -222,3 +222,22 @@ def test_triplet_arguments_are_checked():
         TripletArguments(triplet_margins="0.1,0.2")
     with pytest.raises(ValueError, match="--triplet_weight"):
         TripletArguments(triplet_weight=-1)
+
+
+def test_cache_keys_follow_the_landmarks(corpora):
+    """An aligning processor rotates a crop by its landmarks: other landmarks for the same file are another key."""
+    from hf_deepfever.data import load_affectnet
+    from hf_deepfever.training.data import affectnet_face_rows
+    from hf_deepfever.training.teacher_cache import row_keys
+
+    rows = affectnet_face_rows(load_affectnet(corpora["affectnet"])["train"]).select(range(4)).flatten_indices()
+    def with_landmarks(points):
+        return rows.remove_columns("landmarks").add_column("landmarks", points, feature=rows.features["landmarks"])
+
+    points = np.random.default_rng(0).uniform(5, 40, (4, 136)).tolist()
+    moved = [p if i != 2 else [v + 1.0 for v in p] for i, p in enumerate(points)]
+    without = row_keys(rows)  # this corpus's landmarks have no eye line: the face rows hold none
+    before, after = row_keys(with_landmarks(points)), row_keys(with_landmarks(moved))
+    assert (before[[0, 1, 3]] == after[[0, 1, 3]]).all() and not (before[2] == after[2]).all()
+    assert not (before == without).all(axis=1).any()
+    assert np.array_equal(row_keys(with_landmarks(points)), before)  # and stable

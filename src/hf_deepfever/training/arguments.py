@@ -116,6 +116,11 @@ class ModelArguments:
     image_size: int = _help("Side of the square face crop in pixels.", default=224)
     embedding_dim: int = _help("Size of the L2-normalised expression vector.", default=64)
     crop_margin: float = _help("Context kept around the face box, as a fraction of its longer side.", default=0.1)
+    align_faces: bool = _help(
+        "Rotate each face crop so the eyes are level, for faces with landmarks (AffectNet's 68 points; detectors' "
+        "5); saved as the processor's align_faces, so inference crops the same way. --no_align_faces disables.",
+        default=True,
+    )
     drop_path_rate: float = _help("Stochastic depth of the backbone.", default=0.0)
     teacher: str | None = _help(
         "Distillation: the teacher, a saved DeepFEVER folder or Hub id (its own processor is used for its inputs).",

@@ -42,15 +42,17 @@ def build_processor(model_args: ModelArguments) -> DeepFeverImageProcessor:
 
     A backbone started from timm's pretrained weights is fed inputs normalised as it was pretrained (the
     backbone's timm ``pretrained_cfg`` mean/std, saved in ``preprocessor_config.json``); a backbone trained from
-    scratch keeps the processor's defaults (ImageNet statistics). ``align_faces`` is the processor's default
-    unless the arguments set it.
+    scratch keeps the processor's defaults (ImageNet statistics). ``--align_faces`` becomes the processor's
+    ``align_faces``: training crops and the saved model's inference crops are rotated alike.
     """
     side = model_args.image_size
-    options: dict[str, Any] = {"size": {"height": side, "width": side}, "crop_margin": model_args.crop_margin}
+    options: dict[str, Any] = {
+        "size": {"height": side, "width": side},
+        "crop_margin": model_args.crop_margin,
+        "align_faces": model_args.align_faces,
+    }
     if model_args.backbone_pretrained:
         options["image_mean"], options["image_std"] = backbone_normalisation(model_args.backbone)
-    if getattr(model_args, "align_faces", None) is not None:
-        options["align_faces"] = model_args.align_faces
     return DeepFeverImageProcessor(**options)
 
 

@@ -151,9 +151,7 @@ class DistillationTask:
         output = model(pixel_values=with_triplet_faces(batch["pixel_values"], triplets))
         logits, valence_arousal, vectors = output.logits[:faces], output.valence_arousal[:faces], output.pooler_output[:faces]
         teacher = self.targets(batch)
-        kd = distillation_kl(logits, teacher["logits"], self.args.kd_temperature)
-        affect = vector_regression_loss(valence_arousal, teacher["valence_arousal"], kind="mse")
-        geometry = geometry_loss(vectors, teacher["vectors"])
+        kd, affect, geometry = self._teacher_terms(logits, valence_arousal, vectors, teacher, batch.get("usable"))
         config = self.config if self.config is not None else getattr(model, "module", model).config  # DDP wraps
         truth, _ = supervised_loss(logits, valence_arousal, batch["labels"], batch["valence_arousal"], config)
         loss = (
@@ -168,6 +166,29 @@ class DistillationTask:
             loss = loss + self.triplets.triplet_weight * triplet
             terms["triplet_loss"] = triplet.detach()
         return loss, terms
+
+    def _teacher_terms(
+        self,
+        logits: torch.Tensor,
+        valence_arousal: torch.Tensor,
+        vectors: torch.Tensor,
+        teacher: dict[str, torch.Tensor],
+        usable: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """KD, valence/arousal and geometry terms over the batch's usable rows: a marker row (an image that could
+        not be decoded, see :mod:`~hf_deepfever.training.inputs`) has no teacher output to match."""
+        if usable is not None and not bool(usable.all()):
+            if not bool(usable.any()):  # zero terms that keep the graph (every process runs the same backward)
+                zero = logits.sum() * 0 + valence_arousal.sum() * 0 + vectors.sum() * 0
+                return zero, zero, zero
+            keep = usable.nonzero().flatten()
+            logits, valence_arousal, vectors = logits[keep], valence_arousal[keep], vectors[keep]
+            teacher = {name: values[keep.to(values.device)] for name, values in teacher.items()}
+        return (
+            distillation_kl(logits, teacher["logits"], self.args.kd_temperature),
+            vector_regression_loss(valence_arousal, teacher["valence_arousal"], kind="mse"),
+            geometry_loss(vectors, teacher["vectors"]),
+        )
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return self.evaluator(model)

@@ -13,11 +13,20 @@ sees; augmentation is applied to that crop, then the processor's own ``image_mea
 
 Augmentation randomness is a pure function of ``(seed, epoch, row_index)``: a run resumed from a
 checkpoint, or run with any number of DataLoader workers or processes, sees the very same crops.
+
+An image that cannot be decoded (a truncated JPEG whose header read fine when the corpus was indexed, a file
+removed since) does not stop training: its row keeps its place in the batch, so every process keeps the same
+batch size and the sampler's order is untouched (resumes and DDP stay exact), but as a *marker row* that
+every loss ignores: a flat crop of the normalisation mean (zeros after normalising), ``labels`` -100,
+``valence_arousal`` NaN, ``odd_one_out`` -1 for a triplet with such a face, and ``usable`` False (terms without
+targets of their own, e.g. distillation against a teacher, select ``usable`` rows). Each one is reported by a
+:class:`SkippedImageWarning` naming the file and the reason, with the count so far in that process.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +36,17 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
-from ..core.images import open_image
+from ..core.images import ImageFileError, open_image
 
 IGNORE_INDEX = -100
 """Expression label of rows without one (``expression_cross_entropy`` ignores it)."""
+
+NO_TRIPLET = -1
+"""``odd_one_out`` of a triplet row that takes no part in the loss (``triplet_hinge_loss`` ignores it)."""
+
+
+class SkippedImageWarning(UserWarning):
+    """A training image could not be decoded; its row was left out of every loss (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +139,12 @@ class _AugmentingTransform:
 
     def __init__(self, processor: Any, *, augment: bool, seed: int, augmentation: FaceAugmentation | None = None):
         self.cropper = FaceCropper(processor)
+        self.side = int(processor.size["height"])
         self.augment = augment
         self.seed = seed
         self.augmentation = augmentation or FaceAugmentation()
         self.epoch = 0
+        self.skipped = 0  # unreadable images met by this copy of the transform (each DataLoader worker has its own)
 
     def set_epoch(self, epoch: int) -> None:
         """Called before each epoch's iterator is created (workers receive a copy at that moment)."""
@@ -140,50 +158,82 @@ class _AugmentingTransform:
         rows: list[int],
         slot: int = 0,
         landmarks: list[Any] | None = None,
-    ):
-        # Corpus boxes and landmarks refer to the stored pixels: EXIF orientation is not applied (exif=False).
-        images = [open_image(path, exif=False) for path in paths]
-        pixel_boxes = [pixel_box(image, box, rel) for image, box, rel in zip(images, boxes, relative)]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised crops ``(B, 3, S, S)`` and ``usable`` ``(B,)``: False where the image could not be decoded
+        (its crop is then all zeros: the normalisation mean)."""
+        images = [self._open(path, row) for path, row in zip(paths, rows)]
+        usable = torch.tensor([image is not None for image in images], dtype=torch.bool)
+        normalised = torch.zeros(len(paths), 3, self.side, self.side)
+        good = usable.nonzero().flatten().tolist()
+        if not good:
+            return normalised, usable
+        pick = [images[i] for i in good]
+        pixel_boxes = [pixel_box(image, boxes[i], relative[i]) for image, i in zip(pick, good)]
         try:
-            crops = self.cropper.crops(images, pixel_boxes, landmarks)
+            crops = self.cropper.crops(pick, pixel_boxes, None if landmarks is None else [landmarks[i] for i in good])
         except ValueError as error:  # a degenerate box: name the files of the batch
             raise ValueError(f"cannot crop faces of {paths}: {error}") from error
         if self.augment:
-            crops = self.augmentation(crops, [sample_generator(self.seed, self.epoch, 3 * row + slot) for row in rows])
-        return self.cropper.normalise(crops)
+            generators = [sample_generator(self.seed, self.epoch, 3 * rows[i] + slot) for i in good]
+            crops = self.augmentation(crops, generators)
+        normalised[good] = self.cropper.normalise(crops)
+        return normalised, usable
+
+    def _open(self, path: str, row: int) -> PIL.Image.Image | None:
+        # Corpus boxes and landmarks refer to the stored pixels: EXIF orientation is not applied (exif=False).
+        try:
+            return open_image(path, exif=False)
+        except ImageFileError as error:
+            self.skipped += 1
+            warnings.warn(
+                f"training row {row}: {error}; the row is left out of every loss "
+                f"({self.skipped} unreadable image(s) so far in this process)",
+                SkippedImageWarning,
+                stacklevel=2,
+            )
+            return None
 
 
 class FaceRowTransform(_AugmentingTransform):
-    """``with_transform`` callable for face rows -> ``pixel_values``, ``labels``, ``valence_arousal``, ``row_index``."""
+    """``with_transform`` callable for face rows -> ``pixel_values``, ``labels``, ``valence_arousal``, ``row_index``,
+    ``usable`` (False for the marker row of an image that could not be decoded, whose targets are then ignored)."""
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
         rows = [int(r) for r in batch["row_index"]]
-        pixel_values = self._pixel_values(
+        pixel_values, usable = self._pixel_values(
             batch["path"], batch["face_box"], batch["face_box_relative"], rows, landmarks=batch.get("landmarks")
         )
         va = [[math.nan if v is None else float(v) for v in pair] for pair in batch["valence_arousal"]]
+        labels = torch.tensor(batch["labels"], dtype=torch.long)
+        valence_arousal = torch.tensor(va, dtype=torch.float32).reshape(-1, 2)
         return {
             "pixel_values": pixel_values,
-            "labels": torch.tensor(batch["labels"], dtype=torch.long),
-            "valence_arousal": torch.tensor(va, dtype=torch.float32).reshape(-1, 2),
+            "labels": labels.masked_fill(~usable, IGNORE_INDEX),
+            "valence_arousal": valence_arousal.masked_fill(~usable[:, None], math.nan),
             "row_index": torch.tensor(rows, dtype=torch.long),
+            "usable": usable,
         }
 
 
 class TripletRowTransform(_AugmentingTransform):
-    """``with_transform`` callable for FEC triplet rows -> ``pixel_values (B, 3, C, S, S)``, ``odd_one_out``, ``triplet_type``."""
+    """``with_transform`` callable for FEC triplet rows -> ``pixel_values (B, 3, C, S, S)``, ``odd_one_out``,
+    ``triplet_type``, ``row_index``, ``usable`` (False when one of the three images could not be decoded: the
+    triplet's ``odd_one_out`` is then :data:`NO_TRIPLET`, which the hinge ignores)."""
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
         rows = [int(r) for r in batch["row_index"]]
-        faces = [
+        faces, usable = zip(*(
             self._pixel_values(batch[f"path_{k}"], [None] * len(rows), batch[f"box_{k}"], rows, slot=k - 1)
             for k in (1, 2, 3)
-        ]
+        ))
+        usable = torch.stack(usable).all(dim=0)
+        odd_one_out = torch.tensor(batch["odd_one_out"], dtype=torch.long)
         return {
             "pixel_values": torch.stack(faces, dim=1),
-            "odd_one_out": torch.tensor(batch["odd_one_out"], dtype=torch.long),
+            "odd_one_out": odd_one_out.masked_fill(~usable, NO_TRIPLET),
             "triplet_type": torch.tensor(batch["triplet_type"], dtype=torch.long),
             "row_index": torch.tensor(rows, dtype=torch.long),
+            "usable": usable,
         }
 
 
@@ -194,9 +244,11 @@ def collate_rows(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 
 __all__ = [
     "IGNORE_INDEX",
+    "NO_TRIPLET",
     "FaceAugmentation",
     "FaceCropper",
     "FaceRowTransform",
+    "SkippedImageWarning",
     "TripletRowTransform",
     "collate_rows",
     "pixel_box",

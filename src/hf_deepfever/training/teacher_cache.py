@@ -12,6 +12,11 @@ teacher changes the key or the fingerprint, so stale outputs are never served; n
 Shards are written atomically (temporary file + ``os.replace``) chunk by chunk, so an interrupted cache
 build keeps the chunks it finished.
 
+A face whose image cannot be decoded (see :mod:`hf_deepfever.training.inputs`: its row comes out of the
+transform as a marker, ``usable`` False) is never written: the teacher's output on a marker crop is not the
+teacher's view of that face, and a cache entry would outlive a repaired file with the same size and mtime.
+Its outputs come back as zeros, to be ignored through the batch's ``usable`` rows.
+
 The teacher sees the canonical, un-augmented crop of each face (its own processor, no augmentation);
 the student sees augmented crops. That is standard offline distillation; ``--online_teacher`` instead
 runs the teacher on the student's own augmented view every step.
@@ -64,19 +69,24 @@ def _box_text(box: Any) -> str:
 
 
 def row_keys(face_rows: Any) -> np.ndarray:
-    """``(N, 20)`` uint8 keys of face rows: SHA-1 of path, file size, mtime and both face-box columns."""
+    """``(N, 20)`` uint8 keys of face rows: SHA-1 of path, file size, mtime, both face-box columns and the
+    landmarks (an aligning processor rotates the crop by them, so corrected landmarks are a new crop)."""
     table = face_rows.with_format("arrow")[:]
     paths = table.column("path").to_pylist()
     boxes = table.column("face_box").to_pylist()
     relative = table.column("face_box_relative").to_pylist()
+    landmarks = table.column("landmarks").to_pylist() if "landmarks" in table.column_names else [None] * len(paths)
     keys = np.empty((len(paths), _KEY_BYTES), dtype=np.uint8)
-    for row, (path, box, rel) in enumerate(zip(paths, boxes, relative)):
+    for row, (path, box, rel, points) in enumerate(zip(paths, boxes, relative, landmarks)):
         try:
             status = os.stat(path)
         except OSError as error:
             raise FileNotFoundError(f"teacher cache: cannot stat image {path}: {error}") from error
-        text = f"{path}\0{status.st_size}\0{status.st_mtime_ns}\0{_box_text(box)}\0{_box_text(rel)}"
-        keys[row] = np.frombuffer(hashlib.sha1(text.encode()).digest(), dtype=np.uint8)
+        text = f"{path}\0{status.st_size}\0{status.st_mtime_ns}\0{_box_text(box)}\0{_box_text(rel)}\0"
+        digest = hashlib.sha1(text.encode())
+        if points is not None:
+            digest.update(np.asarray(points, dtype=np.float32).tobytes())
+        keys[row] = np.frombuffer(digest.digest(), dtype=np.uint8)
     return keys
 
 
@@ -152,7 +162,8 @@ def cached_teacher_outputs(
 
     Call on every process: missing rows are sharded across processes, gathered, and the main process
     writes one shard per chunk of ``chunk_rows``. Returns CPU float32 tensors ``logits`` ``(N, C)``,
-    ``valence_arousal`` ``(N, 2)``, ``vectors`` ``(N, D)``.
+    ``valence_arousal`` ``(N, 2)``, ``vectors`` ``(N, D)``; rows whose image cannot be decoded are not cached
+    and are 0 (the training batches mark those rows ``usable`` False).
     """
     from tqdm.auto import tqdm
 
@@ -161,6 +172,7 @@ def cached_teacher_outputs(
     keys = row_keys(face_rows)
     found, _ = cache.lookup(keys)
     missing = np.flatnonzero(~found)
+    unreadable = np.zeros(len(keys), dtype=bool)
     if len(missing):
         accelerator.print(f"teacher cache: computing {len(missing)} of {len(keys)} teacher outputs into {cache.folder}")
         teacher.eval()
@@ -178,18 +190,26 @@ def cached_teacher_outputs(
                 with accelerator.autocast():
                     outputs = teacher_outputs(teacher, batch["pixel_values"])
                 outputs["row_index"] = batch["row_index"]
+                outputs["usable"] = batch["usable"].to(torch.uint8)
                 for name, value in accelerator.gather_for_metrics(outputs).items():
                     parts.setdefault(name, []).append(value.cpu())
                 progress.update(len(batch["row_index"]) * accelerator.num_processes)
-            if accelerator.is_main_process:
-                gathered = {name: torch.cat(values) for name, values in parts.items()}
-                order = torch.argsort(gathered.pop("row_index"))
-                cache.write_shard(keys[chunk], {name: value[order] for name, value in gathered.items()})
+            gathered = {name: torch.cat(values) for name, values in parts.items()}
+            order = torch.argsort(gathered.pop("row_index"))
+            usable = gathered.pop("usable")[order].bool().numpy()
+            unreadable[chunk[~usable]] = True
+            if accelerator.is_main_process and usable.any():
+                rows_kept = torch.from_numpy(np.flatnonzero(usable))
+                cache.write_shard(keys[chunk][usable], {name: value[order][rows_kept] for name, value in gathered.items()})
             accelerator.wait_for_everyone()
         progress.close()
     found, outputs = cache.lookup(keys)
-    if not found.all():
-        raise RuntimeError(f"teacher cache {cache.folder}: {int((~found).sum())} rows still missing after computing them")
+    if not found.any():
+        raise ValueError(f"teacher cache: none of the {len(keys)} training images could be decoded")
+    if (~found & ~unreadable).any():
+        raise RuntimeError(f"teacher cache {cache.folder}: {int((~found & ~unreadable).sum())} rows still missing after computing them")
+    if unreadable.any():
+        accelerator.print(f"teacher cache: {int(unreadable.sum())} unreadable image(s) not cached (their rows are left out of the loss)")
     return outputs
 
 
