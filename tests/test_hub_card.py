@@ -214,3 +214,29 @@ def test_audio_visual_card(tmp_path: Path) -> None:
     assert len(rows) == 2 and all("| 7500 |" in row for row in rows)
     assert any("baseline predicting the training mean" in row and "0.0100" in row for row in rows)
     assert "`recola_train_recordings` = 9" in text
+
+    # The fused model beside its single-stream references (keys of training/av_references.py), valence first;
+    # only the fused model's figures are claimed in model-index.
+    measured = {
+        "dataset_kind": "synthetic-demo", "recola_dev_steps": 1500,
+        "recola_dev_valence_ccc": 0.5, "recola_dev_arousal_ccc": 0.6, "recola_dev_mean_ccc": 0.55,
+        "recola_dev_visual_only_valence_ccc": 0.4, "recola_dev_visual_only_arousal_ccc": 0.1,
+        "recola_dev_visual_only_mean_ccc": 0.25,
+        "recola_dev_audio_only_valence_ccc": 0.05, "recola_dev_audio_only_arousal_ccc": 0.55,
+        "recola_dev_audio_only_mean_ccc": 0.3,
+        "recola_dev_train_mean_valence_ccc": 0.0, "recola_dev_train_mean_arousal_ccc": 0.0,
+    }
+    (tmp_path / "eval_results.json").write_text(json.dumps(measured))
+    text = render_model_card(tmp_path)
+    assert [(r.metric_name, r.metric_value) for r in _parsed(text)[1]] == [
+        ("Valence CCC", 0.5), ("Arousal CCC", 0.6), ("Mean CCC (valence, arousal)", 0.55)
+    ]
+    comparison = text[text.index("| Predictor | Valence CCC | Arousal CCC | Mean CCC (valence, arousal) |"):].splitlines()
+    assert comparison[2:6] == [
+        "| DeepFEVER-AV (face + voice) | 0.5000 | 0.6000 | 0.5500 |",
+        "| Visual only (the extractor's own head) | 0.4000 | 0.1000 | 0.2500 |",
+        "| Audio only | 0.0500 | 0.5500 | 0.3000 |",
+        "| Training mean | 0.0000 | 0.0000 | n/a |",
+    ]
+    assert "Other values recorded" not in text  # every reference key is labelled, none left unrecognised
+    assert "outputs.valence_arousal[0]" in text and "arousal_valence" not in text

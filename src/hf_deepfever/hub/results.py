@@ -58,6 +58,13 @@ class MetricSpec:
     count_key: str | None = None  # the key holding how many samples the metric was measured on
     percent: bool = False  # shown as a percentage in the results table
     in_model_index: bool = True  # False for reference baselines: shown in the table, not claimed as the model's
+    stream: str | None = None  # DeepFEVER-AV: the predictor of AV_STREAMS this value measures
+    dimension: str | None = None  # DeepFEVER-AV: one of AV_DIMENSIONS
+
+    @property
+    def stream_title(self) -> str | None:
+        """The short title of :attr:`stream` (a comparison table's row)."""
+        return next((title for stream, title, _ in AV_STREAMS if stream == self.stream), None)
 
 
 _EXPRESSION = ("image-classification", "Facial expression recognition")
@@ -112,17 +119,39 @@ def _visual_specs() -> list[MetricSpec]:
     return specs
 
 
+AV_STREAMS: tuple[tuple[str, str, str], ...] = (
+    ("fused", "DeepFEVER-AV (face + voice)", ""),
+    ("visual_only", "Visual only (the extractor's own head)",
+     " of the visual-only reference (the frozen extractor's own valence/arousal head per frame)"),
+    ("audio_only", "Audio only", " of the audio-only reference (the same model trained without the visual stream)"),
+    ("train_mean", "Training mean", " of the baseline predicting the training mean"),
+)
+"""DeepFEVER-AV's predictor and its references on the same dev steps (keys ``recola_dev_<stream>_<dimension>_ccc``,
+written by :mod:`hf_deepfever.training.av_references`), in the order cards and reports show them: (stream, short
+title for a comparison table, what a result's metric name adds)."""
+AV_DIMENSIONS = ("valence", "arousal", "mean")
+"""The columns of the comparison: each dimension (valence first, as everywhere) and their mean."""
+
+
 def _audio_visual_specs() -> list[MetricSpec]:
     # train_av.py writes recola_dev_<dimension>_ccc; the bare and other prefixed spellings are accepted too.
-    specs = _valence_arousal_specs(("recola_dev_", "recola_", "dev_", ""), RECOLA, _AFFECT_AV, "recola_dev_steps")
-    specs.append(MetricSpec("recola_dev_mean_ccc", RECOLA, *_AFFECT_AV, "ccc", "Mean CCC (arousal, valence)",
-                            "recola_dev_steps"))
-    for dimension in ("arousal", "valence"):
-        specs.append(
-            MetricSpec(f"recola_dev_train_mean_{dimension}_ccc", RECOLA, *_AFFECT_AV, "ccc",
-                       f"{dimension.capitalize()} CCC of the baseline predicting the training mean",
-                       "recola_dev_steps", in_model_index=False)
-        )
+    specs = []
+    for dimension in AV_DIMENSIONS:
+        label = "Mean CCC (valence, arousal)" if dimension == "mean" else f"{dimension.capitalize()} CCC"
+        specs.append(MetricSpec(f"recola_dev_{dimension}_ccc", RECOLA, *_AFFECT_AV, "ccc", label, "recola_dev_steps",
+                                stream="fused", dimension=dimension))
+    for dimension in ("valence", "arousal"):
+        specs.append(MetricSpec(f"recola_dev_{dimension}_rmse", RECOLA, *_AFFECT_AV, "rmse",
+                                f"{dimension.capitalize()} RMSE", "recola_dev_steps"))
+    specs += _valence_arousal_specs(("recola_", "dev_", ""), RECOLA, _AFFECT_AV, "recola_dev_steps")
+    # The references: shown in the table (same dev steps), never claimed in model-index as the model's.
+    for stream, _, suffix in AV_STREAMS[1:]:
+        for dimension in AV_DIMENSIONS:
+            label = "Mean CCC (valence, arousal)" if dimension == "mean" else f"{dimension.capitalize()} CCC"
+            specs.append(
+                MetricSpec(f"recola_dev_{stream}_{dimension}_ccc", RECOLA, *_AFFECT_AV, "ccc", label + suffix,
+                           "recola_dev_steps", in_model_index=False, stream=stream, dimension=dimension)
+            )
     return specs
 
 

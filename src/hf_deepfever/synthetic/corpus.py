@@ -28,7 +28,7 @@ from .faces import JobRunner
 from .image_corpora import write_affectnet, write_fec, write_rafdb, write_unlabelled
 from .recola import recording_jobs, run_recording_job, summarise_recordings
 
-GENERATOR_VERSION = 2  # bump when the output changes: older corpora are then regenerated
+GENERATOR_VERSION = 3  # bump when the output changes: older corpora are then regenerated
 MARKER_NAME = DEMO_CORPUS_MARKER  # written last: its presence means the corpus is complete
 _IN_PROGRESS_NAME = ".demo_corpus_in_progress"
 PARTS = ("affectnet", "fec", "rafdb", "recola", "unlabelled")

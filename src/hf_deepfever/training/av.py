@@ -3,8 +3,10 @@
 The visual stream is a frozen DeepFEVER extractor (``--vision_model``, e.g. the distilled student); its vectors
 are computed once per recording and cached. The audio encoder, fusion and recurrent network are trained on
 chunks of ``--chunk_steps`` steps with loss 1 - CCC per dimension; evaluation is CCC per dimension over the
-concatenated ``dev`` recordings (AVEC's protocol), next to the CCC of predicting the training mean (the
-baseline any model must beat; a constant prediction has CCC 0).
+concatenated ``dev`` recordings (AVEC's protocol), next to single-stream references on the same steps
+(:mod:`hf_deepfever.training.av_references`): the extractor's own valence/arousal head per frame (visual only,
+no training), with ``--audio_only_baseline`` the same model trained with the visual stream absent (audio only),
+and predicting the training mean (the baseline any model must beat; a constant prediction has CCC 0).
 
 Usage::
 
@@ -14,10 +16,11 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,13 +30,13 @@ from torch import nn
 from ..models.deepfever import DeepFeverConfig, DeepFeverImageProcessor, DeepFeverModel
 from ..models.deepfever.configuration_deepfever_av import DeepFeverAVConfig
 from ..models.deepfever.feature_extraction_deepfever_av import DeepFeverAudioFeatureExtractor
-from ..metrics import ccc
 from ..models.deepfever.modeling_deepfever_av import DeepFeverAVModel
 from .losses import ccc_loss
 from ..models.deepfever.processing_deepfever_av import DeepFeverAVProcessor
 from ..video.faces import FaceLocator
 from .arguments import TrainingLoopArguments, parse_arguments, to_json_dict
 from .av_data import RecordingChunks, attach_visual_features, recordings_from_split
+from .av_references import VISUAL_INPUTS, dev_results, visual_head, visual_only_results, without_inputs
 from .checkpointing import resolve_checkpoint
 from ..core.eval_results import DATASET_KIND_KEY, dataset_kind
 from ..core.vocabulary import VALENCE_AROUSAL
@@ -94,6 +97,12 @@ class AVModelArguments:
     context_ms: float = field(default=400.0, metadata={"help": "Audio context centred on each step, in milliseconds."})
     chunk_steps: int = field(default=400, metadata={"help": "Training chunk length in steps (400 x 40 ms = 16 s)."})
     eval_chunk_steps: int = field(default=1500, metadata={"help": "Evaluation chunk length in steps (bounds memory on long recordings)."})
+    audio_only_baseline: bool = field(
+        default=False,
+        metadata={"help": "Also train the same model with the visual stream absent (same arguments, seed and steps; "
+                  "its log in OUTPUT_DIR/baselines/audio_only, not exported) and report its dev CCC as "
+                  "recola_dev_audio_only_*: what the face adds to the voice."},
+    )
 
     def channels(self) -> list[int]:
         try:
@@ -153,15 +162,20 @@ def build_av_model(
 
 
 class AVTask:
-    """The model's own loss (1 - CCC per dimension, averaged) on a chunk batch; CCC on dev over whole recordings."""
+    """The model's own loss (1 - CCC per dimension, averaged) on a chunk batch; CCC on dev over whole recordings.
 
-    def __init__(self, evaluator: Any) -> None:
+    ``absent``: batch entries left out (e.g. :data:`~hf_deepfever.training.av_references.VISUAL_INPUTS` for the
+    audio-only reference).
+    """
+
+    def __init__(self, evaluator: Any, absent: Sequence[str] = ()) -> None:
         self.evaluator = evaluator
+        self.absent = tuple(absent)
 
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        output = model(**batch)
+        output = model(**without_inputs(batch, self.absent))
         with torch.no_grad():
             per_dimension = ccc_loss(output.valence_arousal, batch["labels"], batch["attention_mask"], reduction="none")
         return output.loss, {f"{name}_ccc_loss": per_dimension[i] for i, name in enumerate(VALENCE_AROUSAL)}
@@ -177,6 +191,13 @@ class DevEvaluator:
         self.chunks = RecordingChunks(recordings, extractor, chunk_steps)
         self.accelerator = accelerator
         self.train_mean = train_mean
+        self.absent: tuple[str, ...] = ()
+
+    def without(self, absent: Sequence[str]) -> DevEvaluator:
+        """The same evaluation, of a model that is not given the batch entries ``absent`` (see :class:`AVTask`)."""
+        evaluator = copy.copy(self)
+        evaluator.absent = tuple(absent)
+        return evaluator
 
     @torch.no_grad()
     def predictions(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +210,7 @@ class DevEvaluator:
             row = self.chunks[item]
             labels = row.pop("labels")
             keep = row["attention_mask"].bool()
-            batch = {key: value[None].to(device) for key, value in row.items()}
+            batch = {key: value[None].to(device) for key, value in without_inputs(row, self.absent).items()}
             output = model(**batch).valence_arousal[0].float().cpu()
             predicted.append(output[keep].numpy())
             gold.append(labels[keep].numpy())
@@ -198,14 +219,34 @@ class DevEvaluator:
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         predicted, gold = self.predictions(model)
-        baseline = np.broadcast_to(self.train_mean, gold.shape)
-        results: dict[str, float] = {}
-        for column, name in enumerate(VALENCE_AROUSAL):
-            results[f"recola_dev_{name}_ccc"] = ccc(predicted[:, column], gold[:, column])
-            results[f"recola_dev_train_mean_{name}_ccc"] = ccc(baseline[:, column], gold[:, column])
-        results["recola_dev_mean_ccc"] = (results["recola_dev_arousal_ccc"] + results["recola_dev_valence_ccc"]) / 2
+        results = dev_results(predicted, gold)
+        results.update(dev_results(np.broadcast_to(self.train_mean, gold.shape), gold, stream="train_mean"))
         results["recola_dev_steps"] = int(np.isfinite(gold).all(axis=1).sum())
         return results
+
+
+def train_audio_only_reference(
+    accelerator: Any, trained: nn.Module, data: TrainingData, evaluator: DevEvaluator, args: TrainingLoopArguments,
+    hyperparameters: dict[str, Any],
+) -> dict[str, float]:
+    """The audio-only reference: a fresh model of ``trained``'s config, trained like it (same arguments, seed,
+    steps and chunks) without the visual stream; returns its ``recola_dev_audio_only_*`` CCC. Nothing is
+    exported; its training log goes to ``OUTPUT_DIR/baselines/audio_only``."""
+    from accelerate.utils import set_seed
+
+    set_seed(args.seed)  # a start fixed by the seed alone, whatever ran before
+    model = DeepFeverAVModel(accelerator.unwrap_model(trained).config)
+    reference_args = replace(
+        args, output_dir=os.path.join(args.output_dir, "baselines", "audio_only"), checkpointing_steps="no",
+        resume_from_checkpoint=None, eval_steps=0, report_to="none",
+    )
+    blind = evaluator.without(VISUAL_INPUTS)
+    model, _ = train(
+        accelerator, model, AVTask(blind, absent=VISUAL_INPUTS), data, reference_args, hyperparameters=hyperparameters,
+        tracker_name="deepfever_av_audio_only", evaluate_at_end=False,
+    )
+    predicted, gold = blind.predictions(model)
+    return dev_results(predicted, gold, stream="audio_only")
 
 
 def _train_mean(recordings: list[Any]) -> np.ndarray:
@@ -261,6 +302,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         evaluate_at_end=False,
     )
     results: dict[str, Any] = dict(evaluator(model))
+    head = visual_head(model_args.vision_model)
+    if head is not None:
+        results.update(visual_only_results(dev_recordings, head, train_mean))
+    if model_args.audio_only_baseline:
+        results.update(train_audio_only_reference(accelerator, model, data, evaluator, args, hyperparameters))
     results.update({
         DATASET_KIND_KEY: kind,
         "recola_train_recordings": len(train_recordings),
@@ -269,9 +315,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     append_log(args.output_dir, {"step": outcome.state.global_step, **{f"final_{k}": v for k, v in results.items()}}, accelerator)
     export_model(accelerator, model, processor, args.output_dir, training_args=hyperparameters, eval_results=results)
     accelerator.print(
-        "dev CCC arousal {recola_dev_arousal_ccc:.3f} valence {recola_dev_valence_ccc:.3f} "
-        "(training-mean baseline {recola_dev_train_mean_arousal_ccc:.3f} / {recola_dev_train_mean_valence_ccc:.3f})".format(**results)
+        "dev CCC valence {recola_dev_valence_ccc:.3f} arousal {recola_dev_arousal_ccc:.3f} "
+        "(training-mean baseline {recola_dev_train_mean_valence_ccc:.3f} / {recola_dev_train_mean_arousal_ccc:.3f})".format(**results)
     )
+    for stream in ("visual_only", "audio_only"):
+        if f"recola_dev_{stream}_valence_ccc" in results:
+            accelerator.print(
+                f"  {stream.replace('_', ' ')}: valence {results[f'recola_dev_{stream}_valence_ccc']:.3f} "
+                f"arousal {results[f'recola_dev_{stream}_arousal_ccc']:.3f}"
+            )
     return results
 
 
