@@ -45,6 +45,15 @@ def test_quick_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     assert (hub_folder / "README.md").is_file() and (hub_folder / "model.safetensors").is_file()
     assert 0.0 <= results["rafdb_chance_accuracy"] <= 1.0
 
+    # DeepFEVER-AV beside its references on the same dev steps: the student's own head, the voice alone, the mean.
+    audio_visual = results["audio_visual"]
+    for stream in ("", "visual_only_", "audio_only_", "train_mean_"):
+        for dimension in ("valence", "arousal", "mean"):
+            assert -1.0 <= audio_visual[f"recola_dev_{stream}{dimension}_ccc"] <= 1.0, (stream, dimension)
+    assert set(audio_visual["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal"}
+    for title in ("DeepFEVER-AV (face + voice)", "Visual only (the extractor's own head)", "Audio only", "Training mean"):
+        assert f"| {title} |" in markdown, title
+
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")

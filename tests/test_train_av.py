@@ -105,3 +105,21 @@ def test_demo_stage_runs_quick(recola_dir, tmp_path):
     results = run_demo_stage(recola_dir, tmp_path / "av", quick=True)
     assert isinstance(results["beats_baseline"], bool)
     assert (tmp_path / "av" / "eval_results.json").is_file() and (tmp_path / "av" / "visual_cache").is_dir()
+
+
+def test_demo_stage_is_deterministic_and_reports_its_references(recola_dir, tmp_path):
+    """One seed, one answer: two runs of the demo's AV stage (each computing its own visual cache and training both
+    the fused model and the audio-only reference) give bit-identical figures; another seed gives others."""
+    from hf_deepfever.demo.av_stage import run_demo_stage
+
+    first, second = (run_demo_stage(recola_dir, tmp_path / name, quick=True, seed=3) for name in ("one", "two"))
+    saved = [json.loads((tmp_path / name / "eval_results.json").read_text()) for name in ("one", "two")]
+    assert saved[0] == saved[1] and first == second
+    for stream in ("", "audio_only_", "train_mean_"):
+        for dimension in ("valence", "arousal", "mean"):
+            assert np.isfinite(saved[0][f"recola_dev_{stream}{dimension}_ccc"]), (stream, dimension)
+    # No trained --vision_model here (an untrained extractor has no head): no visual-only reference is claimed.
+    assert not any(key.startswith("recola_dev_visual_only_") for key in saved[0])
+    assert set(first["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal"}
+    other = run_demo_stage(recola_dir, tmp_path / "other", quick=True, seed=4)
+    assert other["recola_dev_valence_ccc"] != first["recola_dev_valence_ccc"]
