@@ -57,7 +57,7 @@ def test_auto_runs_onnxruntime_on_cpu_and_reuses_the_cached_export(tiny, tmp_pat
     assert first.name == second.name == "onnx"
     assert first.export.exported and not second.export.exported
     assert len(exports) == 1  # the second run found the checked export
-    assert "export cached" in second.description and first.export.key == second.export.key
+    assert "export from the cache" in second.description and first.export.key == second.export.key
 
 
 def test_a_changed_model_or_a_damaged_entry_is_exported_again(tiny, tmp_path):

@@ -8,7 +8,8 @@
   DeepFEVER model, or whose export fails its check, runs in PyTorch (with a one-line note);
 - on CUDA: PyTorch in half precision (autocast for a float32 model; a model loaded in float16 runs as it is),
   channels-last memory format, inputs copied from pinned memory without blocking;
-- elsewhere (CPU without the extra, Apple MPS, ...): PyTorch as loaded.
+- elsewhere (CPU without the extra, a model loaded in another precision than float32, Apple MPS, ...): PyTorch
+  as loaded.
 
 ``engine="torch"`` or ``"onnx"`` chooses; ``"onnx"`` runs on CPU only and needs the extra.
 """
@@ -56,6 +57,13 @@ def is_exportable(model: Any) -> bool:
         and getattr(config, "model_type", None) == "deepfever"
         and isinstance(getattr(config, "image_size", None), int)
     )
+
+
+def _is_float32(model: torch.nn.Module) -> bool:
+    """Whether the model computes in float32 (a model loaded in bfloat16 or float16 was asked for that precision:
+    ``auto`` keeps it in PyTorch rather than running a float32 export)."""
+    parameter = next(model.parameters(), None)
+    return parameter is None or parameter.dtype == torch.float32
 
 
 def _is_channels_last(model: torch.nn.Module) -> bool:
@@ -115,7 +123,7 @@ def _onnx_engine(model: Any, processor: Any, threads: int | None, cache_dir: Any
 
     export = cached_checked_onnx(model, processor, cache_dir=cache_dir)
     runner = OnnxRuntimeExtractor(export.graph, model.config, threads=threads)
-    made = "exported and checked" if export.exported else "cached"
+    made = "made and checked now" if export.exported else "from the cache"
     worst = max(export.max_abs_diff.values(), default=0.0)
     return Engine(
         name="onnx",
@@ -198,7 +206,7 @@ def prepare_engine(
         if not is_exportable(model):
             raise ValueError(f"the onnx engine needs a DeepFEVER image model, got {type(model).__name__}")
         return _onnx_engine(model, processor, threads, cache_dir)
-    if engine == "auto" and device.type == "cpu" and onnx_available() and is_exportable(model):
+    if engine == "auto" and device.type == "cpu" and onnx_available() and is_exportable(model) and _is_float32(model):
         try:
             return _onnx_engine(model, processor, threads, cache_dir)
         except Exception as error:  # any export or check failure: the PyTorch path still gives right vectors
