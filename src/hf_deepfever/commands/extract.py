@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         _say(processes, f"wrote {result.folder_rows} row(s) to {output}")
         return 0
     if result.shards_written or processes.world > 1:
-        _say(processes, f"wrote {result.shards_written} shard(s), {report.rows} row(s) of {result.inputs_done} "
+        _say(processes, f"wrote {result.shards_written} shard(s), {result.rows_written} row(s) of {result.inputs_done} "
                         "input(s)", every=processes.world > 1)
     else:
         _say(processes, "every shard was already there: nothing to do")

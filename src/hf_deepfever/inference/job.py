@@ -29,6 +29,7 @@ class JobResult:
 
     report: ExtractionReport
     inputs_done: int = 0
+    rows_written: int = 0
     shards_written: int = 0
     folder_shards: list[str] = field(default_factory=list)
     folder_rows: int | None = None
@@ -91,7 +92,9 @@ def extract_to_file(
     try:
         for batch in iter_extraction(engine, processor, source, batch_size=batch_size, num_workers=workers,
                                      skip_bad=skip_bad, report=report, faces=faces):
-            writer.write(layout.table(batch, schema))
+            table = layout.table(batch, schema)
+            writer.write(table)
+            result.rows_written += table.num_rows
             progress(len(batch.done))
         success = writer.rows > 0
     finally:
@@ -153,10 +156,13 @@ def extract_to_folder(
                     result.shards_written += 1
                     writer = None
                 if stop_after_shards is not None and result.shards_written >= stop_after_shards:
+                    result.complete = False
                     return result
                 writer = folder.open_shard(chunk, schema)
                 writer.chunk = chunk
-            writer.write(layout.table(batch, schema))
+            table = layout.table(batch, schema)
+            writer.write(table)
+            result.rows_written += table.num_rows
             result.inputs_done += len(batch.done)
             progress(len(batch.done))
         if writer is not None:
