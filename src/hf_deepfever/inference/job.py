@@ -92,15 +92,13 @@ def extract_to_file(
     try:
         for batch in iter_extraction(engine, processor, source, batch_size=batch_size, num_workers=workers,
                                      skip_bad=skip_bad, report=report, faces=faces):
-            table = layout.table(batch, schema)
-            writer.write(table)
-            result.rows_written += table.num_rows
+            writer.write(layout.table(batch, schema))
             progress(len(batch.done))
         success = writer.rows > 0
     finally:
         writer.close(success)
     total = _count(source) if _count(source) is not None else report.stream_rows
-    return JobResult(report, inputs_done=total or 0, inputs_total=total, folder_rows=writer.rows)
+    return JobResult(report, inputs_done=total or 0, rows_written=writer.rows, inputs_total=total, folder_rows=writer.rows)
 
 
 def extract_to_folder(
