@@ -205,7 +205,12 @@ def run(args: argparse.Namespace) -> int:
     threads = args.num_threads
     if threads is None and device.type == "cpu":
         threads = max(1, cores - workers) if workers else cores
+    # The main process makes (or finds) the cached ONNX export first; the others then find it there.
+    if not processes.is_main:
+        processes.wait_for_everyone()
     engine = prepare_engine(model, processor, engine=engine_name, device=device, threads=threads)
+    if processes.is_main:
+        processes.wait_for_everyone()
     _say(processes, f"engine: {engine.description}")
     batch_size = args.batch_size or default_batch_size(device)
     layout = RowLayout(
