@@ -183,3 +183,21 @@ def test_dataset_rows_with_boxes_go_through_the_processor_crop(tiny_model_dir, t
         expected = model(**processor(images, face_boxes=boxes, return_tensors="pt")).pooler_output.numpy()
     np.testing.assert_allclose(np.stack(table["vector"]), expected, atol=1e-5)
     assert table["path"].iloc[3].endswith(":3")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_dataset_in_streaming_or_not_gives_every_row_with_decoding_workers(tiny_model_dir, tmp_path, streaming):
+    import datasets
+    import PIL.Image
+
+    rng = np.random.default_rng(1)
+    images = [PIL.Image.fromarray(rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)) for _ in range(11)]
+    stored = tmp_path / "corpus"
+    datasets.Dataset.from_dict({"image": images}, features=datasets.Features({"image": datasets.Image()})).save_to_disk(
+        str(stored))
+    output = tmp_path / "out"
+    assert main(["extract", "--dataset", str(stored), "--model", tiny_model_dir, "--output", f"{output}/",
+                 "--shard-size", "3", "--batch-size", "2", "--num-workers", "2",
+                 *(["--streaming"] if streaming else [])]) == 0
+    paths, _ = _rows(output)
+    assert [path.rsplit(":", 1)[-1] for path in paths] == [str(index) for index in range(11)]

@@ -392,6 +392,10 @@ def iter_extraction(
     workers = default_num_workers(device) if num_workers is None else num_workers
     if not getattr(inputs, "streaming", False):
         workers = min(workers, plan.count(len(inputs)))  # no idle workers for tiny runs
+    else:
+        # One worker reads a stream: in several, datasets hands each worker only some of the stream's shards
+        # (and stops the workers it has no shard for), so batches planned across workers would be lost.
+        workers = min(workers, 1)
     if num_threads is None and device.type == "cpu" and workers > 0:
         num_threads = max(1, usable_cores() - workers)
     if engine_ is None:
