@@ -123,3 +123,18 @@ def test_demo_stage_is_deterministic_and_reports_its_references(recola_dir, tmp_
     assert set(first["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal"}
     other = run_demo_stage(recola_dir, tmp_path / "other", quick=True, seed=4)
     assert other["recola_dev_valence_ccc"] != first["recola_dev_valence_ccc"]
+
+
+def test_modality_dropout_hides_one_stream_per_dropped_chunk():
+    from hf_deepfever.training.av import AVTask
+
+    batch = {"attention_mask": torch.ones(64, 5, dtype=torch.long), "face_mask": torch.ones(64, 5, dtype=torch.bool)}
+    assert AVTask(None)._drop_modalities(batch) is batch  # off by default
+    torch.manual_seed(0)
+    dropped = AVTask(None, modality_dropout=1.0)._drop_modalities(batch)
+    face, audio = dropped["face_mask"].all(1), dropped["audio_mask"].all(1)
+    assert bool((face ^ audio).all())  # every chunk keeps exactly one stream, whole
+    assert 16 < int(face.sum()) < 48  # the face and the voice are dropped about as often
+    assert batch["face_mask"].all()  # the caller's batch is left as it was
+    with pytest.raises(ValueError, match="modality_dropout"):
+        AVTask(None, modality_dropout=1.5)

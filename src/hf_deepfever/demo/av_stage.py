@@ -4,18 +4,42 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..core.vocabulary import VALENCE_AROUSAL
 from ..training.av import main as train_av
 from ..training.av_references import fusion_verdict
 
-# The demo's AV stage (`deepfever demo`): a CPU-sized model that trains in about two minutes on two cores.
+# The demo's AV stage (`deepfever demo`): a CPU-sized model; the fused model and its audio-only reference train in
+# about 95 s on one thread of the shared 2-core machine (measured: 150 steps each). Before (32 mel bins, channels
+# 8,16, batch 8, 300 steps) one step took 1.2 s on one thread: the audio encoder's convolutions dominate.
 _DEMO_MODEL = {
-    "num_mel_bins": "32", "audio_channels": "8,16", "context_ms": "400", "hidden_size": "32", "fusion_dim": "64",
+    "num_mel_bins": "16", "audio_channels": "4,8", "context_ms": "400", "hidden_size": "32", "fusion_dim": "64",
     "num_layers": "2", "chunk_steps": "50",
+    # Three training recordings (three faces, three voices) let the fused model memorise who is who through the
+    # face: without it dev CCC valence 0.358 / arousal 0.476 against 0.509 (the student's head) and 0.866 (the
+    # voice alone); each chunk losing one stream half the time gave 0.487 / 0.591 (seed 0, demo corpus "small").
+    "modality_dropout": "0.5",
 }  # fmt: skip
-_DEMO_STEPS = {"full": 300, "quick": 2}  # 60 steps left valence below the training-mean baseline
+_DEMO_STEPS = {"full": 150, "quick": 2}
+_DEMO_THREADS = 1
+"""Torch threads of the stage: its operations are too small to share (on the loaded 2-core machine a step took
+13x longer on two threads than on one), and one thread gives the same figures whatever the machine's cores."""
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, then restore the caller's number."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def demo_stage_arguments(
@@ -33,7 +57,7 @@ def demo_stage_arguments(
         "--visual_cache_dir", os.path.join(str(output_dir), "visual_cache"),
         "--face_detector", "centre",  # the demo's faces are centred; no optional detector needed
         "--max_steps", str(_DEMO_STEPS["quick" if quick else "full"]),
-        "--per_device_train_batch_size", "2" if quick else "8",
+        "--per_device_train_batch_size", "2" if quick else "4",
         "--learning_rate", "3e-3",
         "--warmup_steps", "0" if quick else "5",
         "--seed", str(seed),
@@ -68,7 +92,9 @@ def run_demo_stage(
     `vision_model`: the demo's trained DeepFEVER (e.g. the distilled student folder); without it an untrained
     extractor stands in and only the voice carries information.
     """
-    results = dict(train_av(demo_stage_arguments(recola_dir, output_dir, vision_model=vision_model, quick=quick, seed=seed)))
+    argv = demo_stage_arguments(recola_dir, output_dir, vision_model=vision_model, quick=quick, seed=seed)
+    with torch_threads(_DEMO_THREADS):
+        results = dict(train_av(argv))
     results["beats_baseline"] = all(
         results[f"recola_dev_{name}_ccc"] > results[f"recola_dev_train_mean_{name}_ccc"] for name in VALENCE_AROUSAL
     )

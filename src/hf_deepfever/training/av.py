@@ -97,6 +97,11 @@ class AVModelArguments:
     context_ms: float = field(default=400.0, metadata={"help": "Audio context centred on each step, in milliseconds."})
     chunk_steps: int = field(default=400, metadata={"help": "Training chunk length in steps (400 x 40 ms = 16 s)."})
     eval_chunk_steps: int = field(default=1500, metadata={"help": "Evaluation chunk length in steps (bounds memory on long recordings)."})
+    modality_dropout: float = field(
+        default=0.0,
+        metadata={"help": "Probability that a training chunk is given one stream only (the face or the voice, as "
+                  "often): the model learns what each stream says alone instead of leaning on one."},
+    )
     audio_only_baseline: bool = field(
         default=False,
         metadata={"help": "Also train the same model with the visual stream absent (same arguments, seed and steps; "
@@ -168,13 +173,32 @@ class AVTask:
     audio-only reference).
     """
 
-    def __init__(self, evaluator: Any, absent: Sequence[str] = ()) -> None:
+    def __init__(self, evaluator: Any, absent: Sequence[str] = (), modality_dropout: float = 0.0) -> None:
+        if not 0.0 <= modality_dropout <= 1.0:
+            raise ValueError(f"--modality_dropout must be a probability in [0, 1], got {modality_dropout}")
         self.evaluator = evaluator
         self.absent = tuple(absent)
+        self.modality_dropout = modality_dropout
+
+    def _drop_modalities(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each chunk loses one stream with probability ``modality_dropout`` (the face or the voice, as often),
+        through the masks the model already has for an absent stream; drawn from torch's seeded generator."""
+        if self.modality_dropout <= 0 or self.absent:
+            return batch
+        size = batch["attention_mask"].shape[0]
+        dropped = torch.rand(size) < self.modality_dropout
+        face = torch.rand(size) < 0.5  # which stream a dropped chunk loses
+        batch = dict(batch)
+        batch["face_mask"] = batch["face_mask"] & ~(dropped & face).to(batch["face_mask"].device)[:, None]
+        audio = batch.get("audio_mask", torch.ones_like(batch["attention_mask"], dtype=torch.bool)).bool()
+        batch["audio_mask"] = audio & ~(dropped & ~face).to(audio.device)[:, None]
+        return batch
 
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if model.training:
+            batch = self._drop_modalities(batch)
         output = model(**without_inputs(batch, self.absent))
         with torch.no_grad():
             per_dimension = ccc_loss(output.valence_arousal, batch["labels"], batch["attention_mask"], reduction="none")
@@ -298,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{len(dev_recordings)} dev; faces by {faces.kind}; resume: {resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)}"
     )
     model, outcome = train(
-        accelerator, model, AVTask(evaluator), data, args, hyperparameters=hyperparameters, tracker_name="deepfever_av",
-        evaluate_at_end=False,
+        accelerator, model, AVTask(evaluator, modality_dropout=model_args.modality_dropout), data, args,
+        hyperparameters=hyperparameters, tracker_name="deepfever_av", evaluate_at_end=False,
     )
     results: dict[str, Any] = dict(evaluator(model))
     head = visual_head(model_args.vision_model)
