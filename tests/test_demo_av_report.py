@@ -22,7 +22,7 @@ def test_section_lists_every_measured_predictor_valence_first():
     results = _results(fused=(0.5, 0.6), visual_only=(0.55, 0.1), audio_only=(0.05, 0.58), train_mean=(0.0, 0.0))
     results["beats_baseline"] = True
     results["recola_dev_fusion_beats_each_stream"] = fusion_verdict(results)
-    assert results["recola_dev_fusion_beats_each_stream"] == {"valence": False, "arousal": True}
+    assert results["recola_dev_fusion_beats_each_stream"] == {"valence": False, "arousal": True, "mean": True}
     lines = audio_visual_section(results).splitlines()
     table = lines[lines.index("| Predictor | Valence CCC | Arousal CCC | Mean CCC (valence, arousal) |") :]
     assert table[2:6] == [
@@ -31,14 +31,14 @@ def test_section_lists_every_measured_predictor_valence_first():
         "| Audio only | 0.050 | 0.580 | 0.315 |",
         "| Training mean | 0.000 | 0.000 | 0.000 |",
     ]
-    assert "Fusion beats every single-stream reference: valence no; arousal yes." in lines
+    assert "Fusion beats every single-stream reference: valence no; arousal yes; mean yes." in lines
 
 
 def test_unmeasured_references_are_left_out_and_the_verdict_needs_one():
     results = _results(fused=(0.3, 0.4), train_mean=(0.0, 0.0))
     text = audio_visual_section(results)
     assert "Visual only" not in text and "Audio only" not in text and "| Training mean |" in text
-    assert fusion_verdict(results) == {"valence": False, "arousal": False}  # nothing to beat: no claim
+    assert fusion_verdict(results) == {"valence": False, "arousal": False, "mean": False}  # nothing to beat: no claim
 
 
 def test_dev_results_are_ccc_per_dimension_and_their_mean():

@@ -50,7 +50,7 @@ def test_quick_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     for stream in ("", "visual_only_", "audio_only_", "train_mean_"):
         for dimension in ("valence", "arousal", "mean"):
             assert -1.0 <= audio_visual[f"recola_dev_{stream}{dimension}_ccc"] <= 1.0, (stream, dimension)
-    assert set(audio_visual["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal"}
+    assert set(audio_visual["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal", "mean"}
     for title in ("DeepFEVER-AV (face + voice)", "Visual only (the extractor's own head)", "Audio only", "Training mean"):
         assert f"| {title} |" in markdown, title
 

@@ -120,7 +120,7 @@ def test_demo_stage_is_deterministic_and_reports_its_references(recola_dir, tmp_
             assert np.isfinite(saved[0][f"recola_dev_{stream}{dimension}_ccc"]), (stream, dimension)
     # No trained --vision_model here (an untrained extractor has no head): no visual-only reference is claimed.
     assert not any(key.startswith("recola_dev_visual_only_") for key in saved[0])
-    assert set(first["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal"}
+    assert set(first["recola_dev_fusion_beats_each_stream"]) == {"valence", "arousal", "mean"}
     other = run_demo_stage(recola_dir, tmp_path / "other", quick=True, seed=4)
     assert other["recola_dev_valence_ccc"] != first["recola_dev_valence_ccc"]
 

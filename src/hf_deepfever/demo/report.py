@@ -93,7 +93,7 @@ def audio_visual_section(results: dict[str, Any]) -> str:
     if isinstance(each_stream, dict):
         lines.append(
             "Fusion beats every single-stream reference: "
-            + "; ".join(f"{name} {'yes' if each_stream.get(name) else 'no'}" for name in VALENCE_AROUSAL)
+            + "; ".join(f"{name} {'yes' if each_stream.get(name) else 'no'}" for name in (*VALENCE_AROUSAL, "mean"))
             + "."
         )
     return "\n".join(lines) + "\n"

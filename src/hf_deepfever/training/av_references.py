@@ -77,9 +77,9 @@ def without_inputs(batch: dict[str, torch.Tensor], absent: Sequence[str]) -> dic
 
 
 def fusion_verdict(results: dict[str, Any]) -> dict[str, bool]:
-    """Per dimension: does the fused model beat every single-stream reference that was measured?"""
+    """Per dimension and for their mean: does the fused model beat every single-stream reference measured?"""
     verdict = {}
-    for name in VALENCE_AROUSAL:
+    for name in (*VALENCE_AROUSAL, "mean"):
         references = [results.get(f"recola_dev_{stream}_{name}_ccc") for stream in REFERENCE_STREAMS]
         measured = [value for value in references if isinstance(value, float) and np.isfinite(value)]
         fused = results.get(f"recola_dev_{name}_ccc")
