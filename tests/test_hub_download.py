@@ -93,7 +93,7 @@ def _av_reference(model_dir: Path, clip: tuple[Path, Path]) -> torch.Tensor:
     processor = DeepFeverAVProcessor.from_pretrained(model_dir)
     audio, frames = np.load(clip[0]), np.load(clip[1])
     with torch.no_grad():
-        return model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
+        return model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).valence_arousal[0]
 
 
 def test_install_writes_hub_layout_with_content_commit(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_av_upload_folder_loads_offline_with_package(
     assert isinstance(model, DeepFeverAVModel) and isinstance(processor, DeepFeverAVProcessor)
     audio, frames = np.load(clip[0]), np.load(clip[1])
     with torch.no_grad():
-        prediction = model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
+        prediction = model(**processor(audio=audio, images=list(frames), sampling_rate=16000)).valence_arousal[0]
     torch.testing.assert_close(prediction, _av_reference(tiny_av_model_dir, clip))
 
     # The card's snippet runs as written, given the variables it documents.
@@ -206,7 +206,7 @@ av_model = AutoModel.from_pretrained("org/deepfever-av", trust_remote_code=True)
 av_processor = AutoProcessor.from_pretrained("org/deepfever-av", trust_remote_code=True)
 audio, frames = np.load(AUDIO), np.load(FRAMES)
 with torch.no_grad():
-    av = av_model(**av_processor(audio=audio, images=list(frames), sampling_rate=16000)).arousal_valence[0]
+    av = av_model(**av_processor(audio=audio, images=list(frames), sampling_rate=16000)).valence_arousal[0]
 print("RESULT " + json.dumps({
     "model_class": type(model).__module__, "vector": vector, "logits": logits,
     "piped": torch.tensor(piped).reshape(-1).tolist(), "labels": sorted(p["label"] for p in labels),
