@@ -14,7 +14,6 @@ corpus); ``"auto"`` falls back to it, with a warning, when no detector is instal
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
