@@ -123,4 +123,26 @@ def find_image_files(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFileError", "decode_image_bytes", "find_image_files", "open_image"]
+def decode_dataset_image(value: object, where: str, *, exif: bool) -> PIL.Image.Image:
+    """One undecoded datasets ``Image`` value (``{"bytes", "path"}``) -> PIL image, through the one opener.
+
+    ``where`` names the row in errors when the value has no path. Corpus rows pass ``exif=False`` (their boxes
+    refer to the stored pixels); a user's dataset of photos passes ``exif=True``.
+    """
+    if not isinstance(value, dict):
+        raise ImageFileError(where, f"not a datasets Image value (got {type(value).__name__})")
+    if value.get("bytes") is not None:
+        return decode_image_bytes(value["bytes"], value.get("path") or where, exif=exif)
+    if value.get("path"):
+        return open_image(value["path"], exif=exif)
+    raise ImageFileError(where, "the image has neither bytes nor a path")
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFileError",
+    "decode_dataset_image",
+    "decode_image_bytes",
+    "find_image_files",
+    "open_image",
+]

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..core.images import ImageFileError, decode_image_bytes, open_image
+from ..core.images import ImageFileError, decode_dataset_image, open_image
 
 FaceBox = tuple[float, float, float, float]
 
@@ -53,17 +53,6 @@ class FileSource:
         for value in self._paths.to_pylist():
             digest.update(os.path.abspath(value).encode("utf-8", "surrogateescape") + b"\0")
         return {"kind": self.kind, "count": len(self), "digest": digest.hexdigest()}
-
-
-def decode_row_image(value: Any, where: str, *, exif: bool) -> Any:
-    """One undecoded datasets ``Image`` value (``{"bytes", "path"}``) -> PIL image, through the one opener."""
-    if not isinstance(value, dict):
-        raise ImageFileError(where, f"not a datasets Image value (got {type(value).__name__})")
-    if value.get("bytes") is not None:
-        return decode_image_bytes(value["bytes"], value.get("path") or where, exif=exif)
-    if value.get("path"):
-        return open_image(value["path"], exif=exif)
-    raise ImageFileError(where, "the image has neither bytes nor a path")
 
 
 def row_face_box(row: dict[str, Any], columns: Sequence[str], where: str) -> FaceBox | None:
@@ -145,7 +134,7 @@ class DatasetSource:
         value = row[self.image_column]
         name = self.name(index, value)
         where = f"{self.label} row {index}"
-        image = decode_row_image(value, where if name.startswith(self.label) else name, exif=self.exif)
+        image = decode_dataset_image(value, where if name.startswith(self.label) else name, exif=self.exif)
         box = row_face_box(row, self.box_columns, where) if self.box_columns else None
         return name, image, box
 
@@ -203,4 +192,4 @@ def load_dataset_source(
     return DatasetSource(loaded, description, image_column, box_columns)
 
 
-__all__ = ["DatasetSource", "FileSource", "decode_row_image", "load_dataset_source", "row_face_box"]
+__all__ = ["DatasetSource", "FileSource", "load_dataset_source", "row_face_box"]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..core.images import decode_image_bytes, open_image
+from ..core.images import decode_dataset_image
 from .inputs import relative_box_to_pixels
 
 logger = logging.getLogger(__name__)
@@ -92,23 +92,12 @@ class _FaceRows(Dataset):
 
     def __getitem__(self, index: int) -> tuple[int, Any, list[float] | None, Any]:
         row = self.dataset[index]
-        image = decode_row_image(row[self.image_column], f"row {index} of column {self.image_column!r}")
+        # Corpus boxes and landmarks refer to the stored pixels, so EXIF orientation is not applied.
+        image = decode_dataset_image(row[self.image_column], f"row {index} of column {self.image_column!r}", exif=False)
         box = row[self.box_column] if self.box_column else None
         if box is not None:
             box = face_box_in_pixels(box, image.width, image.height, self.box_format)
         return index, image, box, row[self.landmarks_column] if self.landmarks_column else None
-
-
-def decode_row_image(value: dict[str, Any], where: str) -> Any:
-    """One undecoded datasets ``Image`` value (``{"path", "bytes"}``) -> PIL image, through the one opener.
-
-    Corpus boxes and landmarks refer to the stored pixels, so EXIF orientation is not applied (``exif=False``).
-    """
-    if value.get("bytes") is not None:
-        return decode_image_bytes(value["bytes"], value.get("path") or where, exif=False)
-    if value.get("path"):
-        return open_image(value["path"], exif=False)
-    raise ValueError(f"{where}: the image has neither bytes nor a path")
 
 
 class _ProcessorCollator:
@@ -218,4 +207,4 @@ def predict_images(
     return predictions
 
 
-__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "decode_row_image", "face_box_in_pixels", "predict_images"]
+__all__ = ["FACE_BOX_FORMATS", "ImagePredictions", "face_box_in_pixels", "predict_images"]
