@@ -107,11 +107,6 @@ class PreparedItem(NamedTuple):
     name: str
 
 
-def _processor_takes_landmarks(processor: Any) -> bool:
-    accepted = getattr(processor, "valid_kwargs", None)
-    return "face_landmarks" in getattr(accepted, "__annotations__", {})
-
-
 def prepare_image(processor: Any, image: Any, box: Any = None, faces: FaceDetection | None = None) -> PreparedImage:
     """The one preparation of an input for the model: the whole image, the given ``box``, or every detected face
     (``faces``; each crop is ``processor(image, face_boxes=[box], face_landmarks=[landmarks])``)."""
@@ -120,7 +115,7 @@ def prepare_image(processor: Any, image: Any, box: Any = None, faces: FaceDetect
         pixels = processor(image, return_tensors="pt", **kwargs)["pixel_values"]
         return PreparedImage(pixels, None if box is None else [tuple(box)])
     from ..models.deepfever.face_detection_deepfever import upright_rgb_array
-    from ..search.photo_faces import find_faces
+    from ..search.photo_faces import face_pixel_values, find_faces
 
     found = find_faces(upright_rgb_array(image), detector=faces.detector, min_face_size=faces.min_face_size)
     found = found[: faces.max_faces] if faces.max_faces is not None else found
@@ -128,10 +123,7 @@ def prepare_image(processor: Any, image: Any, box: Any = None, faces: FaceDetect
         size = processor.size
         side = int(size["height"] if isinstance(size, dict) else size.height)
         return PreparedImage(torch.zeros(0, 3, side, side), [], [])
-    kwargs: dict[str, Any] = {"face_boxes": [face.box for face in found]}
-    if _processor_takes_landmarks(processor) and any(face.landmarks is not None for face in found):
-        kwargs["face_landmarks"] = [face.landmarks for face in found]
-    pixels = processor([image] * len(found), return_tensors="pt", **kwargs)["pixel_values"]
+    pixels = face_pixel_values(processor, image, found)
     return PreparedImage(pixels, [tuple(face.box) for face in found], [float(face.score) for face in found])
 
 

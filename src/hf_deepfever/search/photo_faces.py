@@ -103,6 +103,16 @@ def _processor_takes_landmarks(processor: Any) -> bool:
     return "face_landmarks" in getattr(accepted, "__annotations__", {})
 
 
+def face_pixel_values(processor: Any, image: Any, faces: list[Any]) -> Any:
+    """``pixel_values`` of every detected face of ``image``, in one processor call: each face's box and, for a
+    processor that aligns, its landmarks (the ``face-expression`` pipeline's rule; ``deepfever extract
+    --detect-faces`` and the app use it too)."""
+    kwargs: dict[str, Any] = {"face_boxes": [face.box for face in faces]}
+    if _processor_takes_landmarks(processor):
+        kwargs["face_landmarks"] = [face.landmarks for face in faces]
+    return processor([image] * len(faces), return_tensors="pt", **kwargs)["pixel_values"]
+
+
 def run_model_on_faces(model: Any, processor: Any, rgb: np.ndarray, faces: list[Any] | None) -> list[PhotoFace]:
     """Model outputs for each detected face of ``rgb`` (``faces`` None: the whole image, as extract does)."""
     import torch
@@ -110,10 +120,10 @@ def run_model_on_faces(model: Any, processor: Any, rgb: np.ndarray, faces: list[
     boxes = [None] if faces is None else [face.box for face in faces]
     if not boxes:
         return []
-    kwargs: dict[str, Any] = {"face_boxes": boxes}
-    if faces is not None and _processor_takes_landmarks(processor):
-        kwargs["face_landmarks"] = [face.landmarks for face in faces]
-    pixels = processor([rgb] * len(boxes), return_tensors="pt", **kwargs)["pixel_values"]
+    if faces is None:
+        pixels = processor([rgb], return_tensors="pt", face_boxes=[None])["pixel_values"]
+    else:
+        pixels = face_pixel_values(processor, rgb, faces)
     parameter = next(model.parameters())
     with torch.inference_mode():
         outputs = model(pixel_values=pixels.to(device=parameter.device, dtype=parameter.dtype))
@@ -156,6 +166,7 @@ __all__ = [
     "PhotoFace",
     "VisualModel",
     "analyse_photo",
+    "face_pixel_values",
     "find_faces",
     "load_visual_model",
     "run_model_on_faces",
