@@ -7,10 +7,13 @@ Compared in one process, interleaved, on the same files and the same weights:
   one thread). The fastest is the baseline;
 - `extract_default`: what `deepfever extract FILES --output OUT.parquet` runs after loading the model, defaults
   only: the engine `auto` picks (onnxruntime on CPU when the onnx extra is installed; the checked export comes from
-  the cache, as on every run but the first), decoding in DataLoader workers, rows written to a Parquet file;
+  the cache, as on every run but the first), with its work split (onnxruntime: one DataLoader worker per core, each
+  decoding and running its own session; workers started and sessions built inside the timing), rows written to a
+  Parquet file;
 - `extract_torch`: the same with `--engine torch`;
-- `engine_model_only`: the chosen engine on pixels already in memory, at the default batch, the same threads:
-  what extraction would reach if decoding cost nothing.
+- `engine_model_only`: the chosen engine on pixels already in memory, at the default batch, the same threads and
+  copies (one per worker, side by side, when the model runs in the workers): what extraction would reach if
+  decoding cost nothing.
 Targets (issue 14, this 2-core machine): extract_default >= 2.5x the best loop, and >= 0.8 of engine_model_only.
 """
 
@@ -72,43 +75,53 @@ def _with_threads(count: int, fn):
     return run
 
 
-def _cli_settings() -> tuple[int, int, int]:
-    """Batch, decoding workers and model threads as `deepfever extract` picks them on this machine's CPU."""
-    from hf_deepfever.inference import default_batch_size, default_num_workers, usable_cores
+def _cli_engine(model: torch.nn.Module, processor: Any, engine: str) -> tuple[Any, Any, int]:
+    """The engine, the work split and the batch that `deepfever extract` picks on this machine's CPU."""
+    from hf_deepfever.inference import default_batch_size, default_num_workers, prepare_engine, usable_cores
+    from hf_deepfever.inference.work_split import main_process_threads, split_work
 
     device = torch.device("cpu")
     cores = usable_cores()
-    workers = default_num_workers(device, cores)
-    return default_batch_size(device), workers, max(1, cores - workers) if workers else cores
+    threads = main_process_threads(device, cores, default_num_workers(device, cores))
+    prepared = prepare_engine(model, processor, engine=engine, device="cpu", threads=threads)
+    return prepared, split_work(prepared, device, cores=cores), default_batch_size(device)
 
 
 def _extract(model: torch.nn.Module, processor: Any, files: list[Path], output: Path, engine: str):
     """`deepfever extract` after model loading: engine prepared (cached export), rows into a Parquet file."""
-    from hf_deepfever.inference import prepare_engine
     from hf_deepfever.inference.job import extract_to_file
     from hf_deepfever.inference.sources import FileSource
     from hf_deepfever.inference.tables import RowLayout
 
-    batch, workers, threads = _cli_settings()
     layout = RowLayout(dim=int(model.config.embedding_dim), id2label=None)
 
     def run() -> Any:
-        prepared = prepare_engine(model, processor, engine=engine, device="cpu", threads=threads)
+        prepared, split, batch = _cli_engine(model, processor, engine)
         return extract_to_file(prepared, processor, FileSource(files), output, layout, metadata={}, batch_size=batch,
-                               workers=workers, faces=None, skip_bad=False)
+                               workers=split.workers, threads=split.threads, faces=None, skip_bad=False)
 
     return run
 
 
 def _engine_only(model: torch.nn.Module, processor: Any, count: int, image_size: int):
-    from hf_deepfever.inference import prepare_engine
+    """The chosen engine as extraction runs it, on pixels already in memory: one copy per worker, run side by side
+    (onnxruntime releases the GIL), when the model runs in the workers; otherwise the calling process's engine."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    batch, _, threads = _cli_settings()
-    engine = prepare_engine(model, processor, engine="auto", device="cpu", threads=threads)
+    engine, split, batch = _cli_engine(model, processor, "auto")
+    copies = [engine.in_workers(split.threads) for _ in range(split.workers)] if split.model_in_workers else [engine]
     pixels = torch.randn(batch, 3, image_size, image_size)
     calls = -(-count // batch)
+    shares = [len(range(index, calls, len(copies))) for index in range(len(copies))]
+    for copy in copies:
+        copy(pixels)  # each copy builds its session outside the timing, as a worker does before its first batch
+    pool = ThreadPoolExecutor(len(copies))
+
+    def batches() -> list[Any]:
+        return list(pool.map(lambda pair: [pair[0](pixels) for _ in range(pair[1])], zip(copies, shares)))
+
     one = torch.randn(1, 3, image_size, image_size)
-    return engine, (lambda: [engine(pixels) for _ in range(calls)]), (lambda: [engine(one) for _ in range(8)])
+    return engine, split, batch, len(copies), batches, (lambda: [copies[0](one) for _ in range(8)])
 
 
 def run(quick: bool, images: int | None = None, repeats: int | None = None) -> dict[str, Any]:
@@ -120,7 +133,6 @@ def run(quick: bool, images: int | None = None, repeats: int | None = None) -> d
     count = images or count
     repeats = repeats or default_repeats
     threads = torch.get_num_threads()
-    batch, workers, model_threads = _cli_settings()
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as workdir:
         files = write_jpegs(Path(workdir) / "faces", count, photo_size)
         model_dir = save_model(Path(workdir) / "model", backbone, image_size, with_heads=False)
@@ -128,7 +140,7 @@ def run(quick: bool, images: int | None = None, repeats: int | None = None) -> d
         model, processor = load_model_and_processor(model_dir, device=torch.device("cpu"))
         load_s = time.perf_counter() - start
         start = time.perf_counter()
-        engine, engine_batches, engine_batch_1 = _engine_only(model, processor, count, image_size)  # exports, caches
+        engine, split, batch, copies, engine_batches, engine_batch_1 = _engine_only(model, processor, count, image_size)
         first_prepare_s = time.perf_counter() - start
         candidates = {
             "loop_timm": _loop_timm(model, files),
@@ -149,12 +161,15 @@ def run(quick: bool, images: int | None = None, repeats: int | None = None) -> d
     loop_s = min(median[name] for name in loops)
     speedup = ratio(loop_s, median["extract_default"])
     of_model_only = ratio(median["engine_model_only"], median["extract_default"])
-    ceiling = ratio(median["engine_batch_1_x8"] / 8, median["engine_model_only"] / (-(-count // batch) * batch))
+    # What batching gains one copy of the engine: its time per image at batch 1 over that at the default batch
+    # (copies running side by side each take `copies` times the shared time per image).
+    per_image = median["engine_model_only"] * copies / (-(-count // batch) * batch)
+    ceiling = ratio(median["engine_batch_1_x8"] / 8, per_image)
     return {
         "description": (
             f"{count} JPEGs {photo_size}px -> vectors, {backbone} @ {image_size}; extract defaults: engine "
-            f"{engine.name} ({engine.description}), batch {batch}, {workers} decoding worker(s), {model_threads} model "
-            f"thread(s); loops with torch threads {threads}"
+            f"{engine.name} ({engine.description}), batch {batch}, {split.describe()}; loops with torch threads "
+            f"{threads}"
         ),
         "threads": threads,
         "headline": {
@@ -171,8 +186,9 @@ def run(quick: bool, images: int | None = None, repeats: int | None = None) -> d
             "images_per_s": images_per_s,
             "engine": engine.description,
             "default_batch_size": batch,
-            "decoding_workers": workers,
-            "model_threads": model_threads,
+            "workers": split.workers,
+            "model_threads": split.threads,
+            "model_in_workers": split.model_in_workers,
             "model_load_s": load_s,
             "first_engine_prepare_s": first_prepare_s,
             "times": times,

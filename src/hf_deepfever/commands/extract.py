@@ -14,7 +14,8 @@ writes its own shards; the folder equals a one-process run's.
 
 Engine (`--engine auto`): on CPU the model's ONNX export (checked against PyTorch when made, then cached) in
 onnxruntime when the `onnx` extra is installed; on CUDA PyTorch in half precision, channels-last, from pinned
-memory; otherwise PyTorch.
+memory; otherwise PyTorch. With onnxruntime on CPU every DataLoader worker decodes its batches and runs its own
+session on them (one per core), so decoding and the model use every core.
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ def add_parser(subparsers: Any) -> None:
         "--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
         help="Model weights dtype (another than float32 runs in PyTorch).",
     )
-    parser.add_argument("--num-workers", type=int, default=None, help="Decoding workers (default: min(4, cores - 1)).")
+    parser.add_argument(
+        "--num-workers", type=int, default=None,
+        help="DataLoader workers (default: with onnxruntime on CPU one per core, up to 8, each decoding and running "
+             "the model; otherwise min(4, cores - 1) decoding workers).",
+    )
     parser.add_argument(
         "--channels-last", action="store_true",
         help="PyTorch engine: run the model in channels-last memory format (always on with CUDA).",
@@ -79,7 +84,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--onnx", action="store_true", help="Deprecated: the same as --engine onnx.")
     parser.add_argument(
         "--num-threads", type=int, default=None,
-        help="Model threads on CPU (default: cores - decoding workers, so threads never outnumber cores).",
+        help="Model threads on CPU, per worker when the model runs in the workers (default: the cores divided "
+             "between workers and model, so threads never outnumber cores).",
     )
     parser.add_argument(
         "--skip-bad", action="store_true", help="Skip unreadable images (counted at the end) instead of stopping."
@@ -160,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.loading import load_model_and_processor
     from ..inference import FaceDetection, default_batch_size, default_num_workers, prepare_engine, usable_cores
+    from ..inference.work_split import main_process_threads, split_work
     from ..inference.devices import validate_runtime_arguments
     from ..inference.job import extract_to_file, extract_to_folder
     from ..inference.processes import current_processes, launched_world
@@ -199,19 +206,19 @@ def run(args: argparse.Namespace) -> int:
     if args.detect_faces:
         faces = FaceDetection(args.detector, args.min_face_size, args.max_faces).resolved()
 
-    # The cores are shared by the processes of this machine; each gives its model threads what its workers leave.
+    # The cores are shared by the processes of this machine; each splits its share between workers and model.
     cores = max(1, usable_cores() // processes.local_world)
-    workers = default_num_workers(device, cores) if args.num_workers is None else args.num_workers
-    threads = args.num_threads
-    if threads is None and device.type == "cpu":
-        threads = max(1, cores - workers) if workers else cores
+    decoding = default_num_workers(device, cores) if args.num_workers is None else args.num_workers
+    threads = main_process_threads(device, cores, decoding, args.num_threads)
     # The main process makes (or finds) the cached ONNX export first; the others then find it there.
     if not processes.is_main:
         processes.wait_for_everyone()
     engine = prepare_engine(model, processor, engine=engine_name, device=device, threads=threads)
     if processes.is_main:
         processes.wait_for_everyone()
-    _say(processes, f"engine: {engine.description}")
+    split = split_work(engine, device, cores=cores, workers=args.num_workers, threads=args.num_threads,
+                       streaming=getattr(source, "streaming", False))
+    _say(processes, f"engine: {engine.description}; {split.describe()}")
     batch_size = args.batch_size or default_batch_size(device)
     layout = RowLayout(
         dim=int(model.config.embedding_dim), id2label=id2label, detect_faces=faces is not None,
@@ -224,15 +231,15 @@ def run(args: argparse.Namespace) -> int:
         if shard_folder is not None:
             result = extract_to_folder(
                 engine, processor, source, shard_folder, layout,
-                processes=processes, shard_size=args.shard_size, batch_size=batch_size, workers=workers,
-                faces=faces, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=progress.update,
+                processes=processes, shard_size=args.shard_size, batch_size=batch_size, workers=split.workers,
+                threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=progress.update,
             )
         else:
             # A single table records no model (as in 0.2; `deepfever index` then asks for --model); a folder does.
             metadata: dict[str, Any] = {}
             result = extract_to_file(
                 engine, processor, source, output, layout, metadata=metadata, batch_size=batch_size,
-                workers=workers, faces=faces, skip_bad=args.skip_bad, progress=progress.update,
+                workers=split.workers, threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad, progress=progress.update,
             )
 
     report = result.report

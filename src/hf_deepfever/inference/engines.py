@@ -20,7 +20,7 @@ import contextlib
 import importlib.util
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -102,6 +102,18 @@ class Engine:
         """``float32``, ``float16`` or ``bfloat16``: what the vectors are computed in."""
         return str(self.autocast_dtype or self.input_dtype).removeprefix("torch.")
 
+    @property
+    def runs_in_workers(self) -> bool:
+        """Whether each DataLoader worker can run its own copy (an onnxruntime graph: one session per process).
+        The PyTorch engine runs in the calling process only."""
+        return self.name == "onnx" and hasattr(self.runner, "with_threads")
+
+    def in_workers(self, threads: int | None) -> Engine:
+        """This engine as each DataLoader worker runs it, with ``threads`` intra-op threads per worker."""
+        if not self.runs_in_workers:
+            raise ValueError(f"the {self.name} engine runs in the calling process only")
+        return replace(self, runner=self.runner.with_threads(threads), threads=threads)
+
     def __call__(self, pixel_values: torch.Tensor) -> Any:
         pixels = pixel_values.to(self.device, dtype=self.input_dtype, non_blocking=True)
         if self.channels_last:
@@ -118,11 +130,12 @@ class Engine:
 
 
 def _onnx_engine(model: Any, processor: Any, threads: int | None, cache_dir: Any) -> Engine:
-    from .onnx import OnnxRuntimeExtractor
+    from .onnx import PerProcessOnnxRunner, output_names
     from .onnx_cache import cached_checked_onnx
 
     export = cached_checked_onnx(model, processor, cache_dir=cache_dir)
-    runner = OnnxRuntimeExtractor(export.graph, model.config, threads=threads)
+    runner = PerProcessOnnxRunner(export.graph, model.config, threads=threads,
+                                  has_expression_heads="logits" in output_names(model))
     made = "made and checked now" if export.exported else "from the cache"
     worst = max(export.max_abs_diff.values(), default=0.0)
     return Engine(

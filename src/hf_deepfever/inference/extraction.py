@@ -1,9 +1,10 @@
 """Batched expression-vector extraction from images, decoding overlapped with compute, on the fastest engine.
 
-Decoding, face detection and preprocessing run in DataLoader workers while the engine (see
+Decoding, face detection and preprocessing run in DataLoader workers. The engine (see
 :mod:`~hf_deepfever.inference.engines`: onnxruntime on CPU when the ``onnx`` extra is installed, half-precision
-channels-last PyTorch on CUDA) computes the previous batch. On CPU the model's threads plus the workers never
-outnumber the cores. Used by ``deepfever extract``, :func:`~hf_deepfever.inference.job.extract` and the benchmarks.
+channels-last PyTorch on CUDA) runs in the workers too when it can (onnxruntime on CPU: one session per worker and
+core), otherwise in the calling process on the previous batch while the workers decode; see
+:mod:`~hf_deepfever.inference.work_split`. On CPU the model's threads plus the workers never outnumber the cores. Used by ``deepfever extract``, :func:`~hf_deepfever.inference.job.extract` and the benchmarks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..core.images import ImageFileError
 from .batching import BatchPlan
 from .engines import Engine, prepare_engine, torch_threads
 from .sources import FileSource
+from .work_split import default_num_workers, main_process_threads, split_work, usable_cores
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -32,21 +34,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     from .devices import checked_device
 
     return checked_device(device, option="device")
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def default_num_workers(device: torch.device | None = None, cores: int | None = None) -> int:
-    """Decoding workers: enough to keep up with the model without starving its own threads: on CPU up to 4
-    (cores - 1), on accelerators up to 8 (the model runs elsewhere; decoding is the bottleneck there)."""
-    cores = usable_cores() if cores is None else cores
-    limit = 4 if device is None or device.type == "cpu" else 8
-    return min(limit, max(0 if cores == 1 else 1, cores - 1))
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -311,6 +298,19 @@ def _rows(items: list[PreparedItem], faces: FaceDetection | None, outputs: tuple
     )
 
 
+class _CollateAndRun:
+    """A worker's collate function when the model runs in the workers: the batch's outputs instead of its pixels."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, items: list[PreparedItem]) -> dict[str, Any]:
+        batch = collate_prepared(items)
+        pixels = batch.pop("pixel_values")
+        batch["outputs"] = _outputs(self.engine, pixels) if pixels is not None else None
+        return batch
+
+
 def make_loader(
     source: Any,
     processor: Any,
@@ -319,8 +319,10 @@ def make_loader(
     workers: int,
     device: torch.device,
     faces: FaceDetection | None = None,
+    worker_engine: Engine | None = None,
 ) -> DataLoader:
-    """The DataLoader of planned batches: map-style sources through a batch sampler, streaming ones in order."""
+    """The DataLoader of planned batches: map-style sources through a batch sampler, streaming ones in order.
+    With ``worker_engine`` each worker also runs the model on its batches (see :class:`_CollateAndRun`)."""
     options: dict[str, Any] = {
         "num_workers": workers,
         "pin_memory": device.type == "cuda",  # page-locked batches: the copy to the GPU does not block
@@ -331,7 +333,7 @@ def make_loader(
         return DataLoader(_StreamingBatches(source, processor, faces, plan), batch_size=None, **options)
     return DataLoader(
         PreparedImages(source, processor, faces), batch_sampler=plan.sampler(len(source)),
-        collate_fn=collate_prepared, **options,
+        collate_fn=_CollateAndRun(worker_engine) if worker_engine is not None else collate_prepared, **options,
     )
 
 
@@ -350,6 +352,7 @@ def iter_extraction(
     faces: FaceDetection | None = None,
     plan: BatchPlan | None = None,
     cache_dir: Any = None,
+    cores: int | None = None,
 ) -> Iterator[ExtractionBatch]:
     """Yield one :class:`ExtractionBatch` per batch of inputs, in input order.
 
@@ -361,11 +364,14 @@ def iter_extraction(
             ``"torch"`` or ``"onnx"``.
         batch_size: None: :func:`default_batch_size`. ``plan`` (batches aligned to shards, or a share of them)
             replaces it.
-        num_workers: decoding workers (None: :func:`default_num_workers`, never more than there are batches).
-        num_threads: the model's intra-op threads. None: on CPU, cores - workers, so that the model's threads and
-            the workers never outnumber the cores (oversubscribed OpenMP threads wait on each other: measured 10x
-            slower on a loaded 2-core machine, see benchmarks/RESULTS.md). Workers run single-threaded.
+        num_workers: DataLoader workers (None: see :func:`~hf_deepfever.inference.work_split.split_work`; never
+            more than there are batches). With the onnxruntime engine on CPU each worker also runs the model.
+        num_threads: the model's intra-op threads: per worker when the model runs in the workers (None: the cores
+            divided between them); otherwise, on CPU, cores - workers, so that the model's threads and the workers
+            never outnumber the cores (oversubscribed OpenMP threads wait on each other: measured 10x slower on a
+            loaded 2-core machine, see benchmarks/RESULTS.md).
         faces: detect faces and give one row per face (see :class:`FaceDetection`).
+        cores: the cores this process may use (default: all it may run on).
 
     An unusable input (missing, truncated, not an image, a decompression bomb, a bad face box) raises
     `ImageFileError` naming it, unless `skip_bad`, in which case it is recorded in `report.skipped` and left out.
@@ -381,24 +387,24 @@ def iter_extraction(
         if size < 1:
             raise ValueError(f"batch_size must be >= 1, got {size}")
         plan = BatchPlan(size)
-    workers = default_num_workers(device) if num_workers is None else num_workers
-    if not getattr(inputs, "streaming", False):
-        workers = min(workers, plan.count(len(inputs)))  # no idle workers for tiny runs
-    else:
-        # One worker reads a stream: in several, datasets hands each worker only some of the stream's shards
-        # (and stops the workers it has no shard for), so batches planned across workers would be lost.
-        workers = min(workers, 1)
-    if num_threads is None and device.type == "cpu" and workers > 0:
-        num_threads = max(1, usable_cores() - workers)
+    streaming = getattr(inputs, "streaming", False)
+    batches = None if streaming else plan.count(len(inputs))
+    cores = usable_cores() if cores is None else cores
     if engine_ is None:
         if hasattr(model, "has_expression_heads") and not isinstance(model, torch.nn.Module):
             engine_ = _wrapped_runner(model)  # an OnnxRuntimeExtractor built by the caller
         else:
-            engine_ = prepare_engine(model, processor, engine=engine, device=device, threads=num_threads, cache_dir=cache_dir)
+            decoding = default_num_workers(device, cores) if num_workers is None else num_workers
+            threads = main_process_threads(device, cores, min(decoding, batches or decoding), num_threads)
+            engine_ = prepare_engine(model, processor, engine=engine, device=device, threads=threads, cache_dir=cache_dir)
+    split = split_work(engine_, device, cores=cores, workers=num_workers, threads=num_threads, batches=batches,
+                       streaming=streaming)
+    worker_engine = engine_.in_workers(split.threads) if split.model_in_workers else None
     if report is not None:
-        report.engine = engine_.description
-    loader = make_loader(inputs, processor, plan, workers=workers, device=device, faces=faces)
-    # The engine sets its own threads around each call; decoding runs in the workers meanwhile.
+        report.engine = f"{engine_.description}; {split.describe()}"
+    loader = make_loader(inputs, processor, plan, workers=split.workers, device=device, faces=faces,
+                         worker_engine=worker_engine)
+    # In the calling process the engine sets its own threads around each call; the workers decode meanwhile.
     for batch in loader:
         if "stream_rows" in batch:
             if report is not None:
@@ -412,8 +418,12 @@ def iter_extraction(
                 if not skip_bad:
                     raise ImageFileError(item.name, item.unreadable)
                 skipped.append((item.index, item.name, item.unreadable))
-        pixels = batch["pixel_values"]
-        result = _rows(batch["items"], faces, _outputs(engine_, pixels) if pixels is not None else None)
+        if "outputs" in batch:  # computed by the worker
+            outputs = batch["outputs"]
+        else:
+            pixels = batch["pixel_values"]
+            outputs = _outputs(engine_, pixels) if pixels is not None else None
+        result = _rows(batch["items"], faces, outputs)
         result.skipped = skipped
         if report is not None:
             report.skipped.extend((name, reason) for _, name, reason in skipped)

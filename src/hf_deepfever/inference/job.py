@@ -79,19 +79,23 @@ def extract_to_file(
     *,
     metadata: dict[str, Any],
     batch_size: int,
-    workers: int,
+    workers: int | None,
     faces: FaceDetection | None,
     skip_bad: bool,
+    threads: int | None = None,
+    cores: int | None = None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> JobResult:
-    """Every input's rows into one table; the file appears only if at least one row was written."""
+    """Every input's rows into one table; the file appears only if at least one row was written.
+
+    ``workers``, ``threads`` and ``cores``: see :func:`~hf_deepfever.inference.work_split.split_work`."""
     report = ExtractionReport()
     schema = layout.schema(metadata)
     writer = TableFileWriter(output, schema, layout.csv)
     success = False
     try:
         for batch in iter_extraction(engine, processor, source, batch_size=batch_size, num_workers=workers,
-                                     skip_bad=skip_bad, report=report, faces=faces):
+                                     num_threads=threads, cores=cores, skip_bad=skip_bad, report=report, faces=faces):
             writer.write(layout.table(batch, schema))
             progress(len(batch.done))
         success = writer.rows > 0
@@ -111,16 +115,19 @@ def extract_to_folder(
     processes: Processes,
     shard_size: int,
     batch_size: int,
-    workers: int,
+    workers: int | None,
     faces: FaceDetection | None,
     skip_bad: bool,
     overwrite: bool,
+    threads: int | None = None,
+    cores: int | None = None,
     stop_after_shards: int | None = None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> JobResult:
     """This process's shards of ``source`` into ``folder`` (those not there yet); the main process then records
     the folder as complete once every shard is there.
 
+    ``workers``, ``threads`` and ``cores``: see :func:`~hf_deepfever.inference.work_split.split_work`.
     ``stop_after_shards`` (tests, benchmarks): return after writing that many shards, as a killed run would.
 
     Raises:
@@ -143,8 +150,8 @@ def extract_to_folder(
     result = JobResult(report, inputs_total=count)
     writer: Any = None  # the ShardWriter of the chunk being written
     try:
-        for batch in iter_extraction(engine, processor, source, plan=plan, num_workers=workers, skip_bad=skip_bad,
-                                     report=report, faces=faces):
+        for batch in iter_extraction(engine, processor, source, plan=plan, num_workers=workers, num_threads=threads,
+                                     cores=cores, skip_bad=skip_bad, report=report, faces=faces):
             if not batch.done:
                 continue
             chunk = plan.chunk_of(batch.done[0])

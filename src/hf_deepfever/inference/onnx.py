@@ -178,4 +178,31 @@ class OnnxRuntimeExtractor:
         )
 
 
-__all__ = ["DEFAULT_OPSET", "OnnxRuntimeExtractor", "OnnxCheck", "check_onnx", "export_onnx", "onnx_session", "output_names"]
+class PerProcessOnnxRunner:
+    """An :class:`OnnxRuntimeExtractor` made by whichever process calls it, on its first call there: an
+    onnxruntime session does not survive a fork, so each DataLoader worker builds its own from the graph's bytes
+    (and a process that never calls it builds none). Picklable (the session is left out) for spawned workers."""
+
+    input_dtype = torch.float32
+
+    def __init__(self, graph: bytes, config: Any, *, threads: int | None, has_expression_heads: bool) -> None:
+        self.graph, self.config, self.threads = graph, config, threads
+        self.has_expression_heads = has_expression_heads
+        self._extractor: OnnxRuntimeExtractor | None = None
+        self._pid: int | None = None
+
+    def with_threads(self, threads: int | None) -> PerProcessOnnxRunner:
+        """The same graph, run with ``threads`` intra-op threads per process."""
+        return PerProcessOnnxRunner(self.graph, self.config, threads=threads, has_expression_heads=self.has_expression_heads)
+
+    def __call__(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        if self._extractor is None or self._pid != os.getpid():
+            self._extractor = OnnxRuntimeExtractor(self.graph, self.config, threads=self.threads)
+            self._pid = os.getpid()
+        return self._extractor(pixel_values=pixel_values)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_extractor": None, "_pid": None}
+
+
+__all__ = ["DEFAULT_OPSET", "OnnxRuntimeExtractor", "PerProcessOnnxRunner", "OnnxCheck", "check_onnx", "export_onnx", "onnx_session", "output_names"]
