@@ -4,8 +4,8 @@ Two layouts:
 
 - **the model in every worker** (the onnxruntime engine on CPU, a source with a length): each worker decodes its
   batch and runs its own onnxruntime session on it, one per core. Decoding and the model then use every core, and
-  no core waits for another (efficientnet_b0 at 224 px, 2 cores: 50-56 images/s against 42-48 with one session
-  of 2 threads beside a decoding worker, see benchmarks/RESULTS.md);
+  no core waits for another (efficientnet_b0 at 224 px, 2 cores: 52 images/s end to end, against 32-33 with one
+  session of one thread beside one decoding worker; benchmarks/RESULTS.md);
 - **the model in the calling process** (PyTorch, CUDA, a streaming source, or ``num_workers=0``): workers only
   decode, and on CPU the model's threads take the cores the workers leave. Oversubscribed OpenMP threads wait on
   each other (measured 10x slower on a loaded 2-core machine).
