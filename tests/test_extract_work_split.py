@@ -14,6 +14,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from bad_images import write_good_jpeg, write_truncated_jpeg
 from hf_deepfever.inference import ExtractionReport, iter_extraction, prepare_engine
+from hf_deepfever.inference.extraction import _CollateAndRun
 from hf_deepfever.inference.work_split import MAX_MODEL_WORKERS, split_work
 
 CPU = torch.device("cpu")
@@ -110,6 +111,8 @@ def test_a_worker_copy_builds_its_own_session_and_pickles_without_one(tiny, tmp_
     state = pickle.loads(pickle.dumps(copy.runner))  # what a spawned worker receives: no session
     assert state._extractor is None and state.graph == engine.export.graph
     assert torch.allclose(state(pixel_values=pixels).pooler_output, expected)
+    spawned = pickle.loads(pickle.dumps(_CollateAndRun(copy)))  # the whole collate function travels too
+    assert torch.allclose(spawned.engine(pixels).pooler_output, expected)
     copy.runner._pid = -1  # as seen from a forked child: the parent's session is not used there
     before = copy.runner._extractor
     copy(pixels)
