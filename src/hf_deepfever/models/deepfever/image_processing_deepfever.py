@@ -61,8 +61,9 @@ class DeepFeverImageProcessorKwargs(ImagesKwargs, total=False):
         Context kept around the face box on every side, as a fraction of the box's longer side (0 to 2).
     align_faces (`bool`, *optional*, defaults to `True`):
         With landmarks, take the square crop in a frame rotated so that the eyes are level (without landmarks
-        nothing changes). On the demo corpus, teachers trained on aligned AffectNet crops scored higher on FEC in
-        4 of 4 seeds; `False` keeps the axis-aligned crop whatever the landmarks.
+        nothing changes): a rolled face then reaches the model upright, so it need not learn every roll. On the
+        synthetic demo corpus the effect is within the seed-to-seed spread (see the README); `False` keeps the
+        axis-aligned crop whatever the landmarks.
     """
 
     face_boxes: list[FaceBox | None] | None
