@@ -105,7 +105,8 @@ class Engine:
     @property
     def runs_in_workers(self) -> bool:
         """Whether each DataLoader worker can run its own copy (an onnxruntime graph: one session per process).
-        The PyTorch engine runs in the calling process only."""
+        The PyTorch engine runs in the calling process only: OpenMP's threads do not survive a fork, and a forked
+        worker running the model on 2 threads hung (``--engine torch --num-workers 1`` never finished)."""
         return self.name == "onnx" and hasattr(self.runner, "with_threads")
 
     def in_workers(self, threads: int | None) -> Engine:

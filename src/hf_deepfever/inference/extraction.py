@@ -4,7 +4,8 @@ Decoding, face detection and preprocessing run in DataLoader workers. The engine
 :mod:`~hf_deepfever.inference.engines`: onnxruntime on CPU when the ``onnx`` extra is installed, half-precision
 channels-last PyTorch on CUDA) runs in the workers too when it can (onnxruntime on CPU: one session per worker and
 core), otherwise in the calling process on the previous batch while the workers decode; see
-:mod:`~hf_deepfever.inference.work_split`. On CPU the model's threads plus the workers never outnumber the cores. Used by ``deepfever extract``, :func:`~hf_deepfever.inference.job.extract` and the benchmarks.
+:mod:`~hf_deepfever.inference.work_split`. On CPU the model's threads plus the workers never outnumber the cores.
+Used by ``deepfever extract``, :mod:`~hf_deepfever.inference.job` and the benchmarks.
 """
 
 from __future__ import annotations
