@@ -105,6 +105,7 @@ def test_a_worker_copy_builds_its_own_session_and_pickles_without_one(tiny, tmp_
     engine = prepare_engine(model, processor, engine="onnx", device="cpu", threads=2, cache_dir=tmp_path)
     copy = engine.in_workers(1)
     assert copy.threads == 1 and copy.runner.threads == 1 and engine.runner.threads == 2
+    assert "1 thread(s)" in copy.description and "2 thread(s)" in engine.description
     pixels = processor(np.zeros((20, 20, 3), np.uint8), return_tensors="pt")["pixel_values"]
     expected = copy(pixels).pooler_output
     assert copy.runner._pid == os.getpid()

@@ -216,15 +216,16 @@ def run(args: argparse.Namespace) -> int:
     engine = prepare_engine(model, processor, engine=engine_name, device=device, threads=threads)
     if processes.is_main:
         processes.wait_for_everyone()
-    split = split_work(engine, device, cores=cores, workers=args.num_workers, threads=args.num_threads,
-                       streaming=getattr(source, "streaming", False))
-    _say(processes, f"engine: {engine.description}; {split.describe()}")
     batch_size = args.batch_size or default_batch_size(device)
+    count = None if getattr(source, "streaming", False) else len(source)
+    split = split_work(engine, device, cores=cores, workers=args.num_workers, threads=args.num_threads,
+                       batches=None if count is None else -(-count // batch_size), streaming=count is None)
+    shown = engine.in_workers(split.threads) if split.model_in_workers else engine
+    _say(processes, f"engine: {shown.description}; {split.describe()}")
     layout = RowLayout(
         dim=int(model.config.embedding_dim), id2label=id2label, detect_faces=faces is not None,
         given_boxes=bool(getattr(source, "box_columns", ())), csv=output.suffix.lower() == ".csv" and not to_folder,
     )
-    count = None if getattr(source, "streaming", False) else len(source)
 
     with tqdm(total=count if processes.world == 1 else None, unit="img", desc="extract",
               disable=None if processes.is_main else True) as progress:

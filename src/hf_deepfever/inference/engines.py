@@ -113,7 +113,8 @@ class Engine:
         """This engine as each DataLoader worker runs it, with ``threads`` intra-op threads per worker."""
         if not self.runs_in_workers:
             raise ValueError(f"the {self.name} engine runs in the calling process only")
-        return replace(self, runner=self.runner.with_threads(threads), threads=threads)
+        return replace(self, runner=self.runner.with_threads(threads), threads=threads,
+                       description=_onnx_description(threads, self.export))
 
     def __call__(self, pixel_values: torch.Tensor) -> Any:
         pixels = pixel_values.to(self.device, dtype=self.input_dtype, non_blocking=True)
@@ -137,8 +138,6 @@ def _onnx_engine(model: Any, processor: Any, threads: int | None, cache_dir: Any
     export = cached_checked_onnx(model, processor, cache_dir=cache_dir)
     runner = PerProcessOnnxRunner(export.graph, model.config, threads=threads,
                                   has_expression_heads="logits" in output_names(model))
-    made = "made and checked now" if export.exported else "from the cache"
-    worst = max(export.max_abs_diff.values(), default=0.0)
     return Engine(
         name="onnx",
         runner=runner,
@@ -148,10 +147,16 @@ def _onnx_engine(model: Any, processor: Any, threads: int | None, cache_dir: Any
         autocast_dtype=None,
         has_expression_heads=runner.has_expression_heads,
         threads=threads,
-        description=f"onnxruntime (CPU, float32, {threads or 'default'} thread(s); export {made}, "
-        f"max |diff| vs PyTorch {worst:.1e})",
+        description=_onnx_description(threads, export),
         export=export,
     )
+
+
+def _onnx_description(threads: int | None, export: Any) -> str:
+    made = "made and checked now" if export.exported else "from the cache"
+    worst = max(export.max_abs_diff.values(), default=0.0)
+    return (f"onnxruntime (CPU, float32, {threads or 'default'} thread(s); export {made}, "
+            f"max |diff| vs PyTorch {worst:.1e})")
 
 
 def _torch_engine(model: torch.nn.Module, device: torch.device, threads: int | None) -> Engine:

@@ -402,7 +402,7 @@ def iter_extraction(
                        streaming=streaming)
     worker_engine = engine_.in_workers(split.threads) if split.model_in_workers else None
     if report is not None:
-        report.engine = f"{engine_.description}; {split.describe()}"
+        report.engine = f"{(worker_engine or engine_).description}; {split.describe()}"
     loader = make_loader(inputs, processor, plan, workers=split.workers, device=device, faces=faces,
                          worker_engine=worker_engine)
     # In the calling process the engine sets its own threads around each call; the workers decode meanwhile.
