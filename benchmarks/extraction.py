@@ -77,13 +77,13 @@ def _with_threads(count: int, fn):
 
 def _cli_engine(model: torch.nn.Module, processor: Any, engine: str) -> tuple[Any, Any, int]:
     """The engine, the work split and the batch that `deepfever extract` picks on this machine's CPU."""
-    from hf_deepfever.inference import default_batch_size, default_num_workers, prepare_engine, usable_cores
-    from hf_deepfever.inference.work_split import main_process_threads, split_work
+    from hf_deepfever.inference import default_batch_size, prepare_engine, usable_cores
+    from hf_deepfever.inference.work_split import calling_process_threads, split_work
 
     device = torch.device("cpu")
     cores = usable_cores()
-    threads = main_process_threads(device, cores, default_num_workers(device, cores))
-    prepared = prepare_engine(model, processor, engine=engine, device="cpu", threads=threads)
+    prepared = prepare_engine(model, processor, engine=engine, device="cpu",
+                              threads=calling_process_threads(device, cores=cores))
     return prepared, split_work(prepared, device, cores=cores), default_batch_size(device)
 
 

@@ -15,7 +15,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 from bad_images import write_good_jpeg, write_truncated_jpeg
 from hf_deepfever.inference import ExtractionReport, iter_extraction, prepare_engine
 from hf_deepfever.inference.extraction import _CollateAndRun
-from hf_deepfever.inference.work_split import MAX_MODEL_WORKERS, split_work
+from hf_deepfever.inference.work_split import MAX_MODEL_WORKERS, calling_process_threads, split_work
 
 CPU = torch.device("cpu")
 ONNX = SimpleNamespace(runs_in_workers=True, threads=3)
@@ -54,6 +54,15 @@ def test_the_model_stays_in_the_calling_process(engine, device, options):
     assert split.workers <= (1 if options.get("streaming") else 3 if device.type == "cpu" else 8)
     assert split.workers == 0 or "workers" not in options
     assert "decoding worker" in split.describe()
+
+
+def test_an_engine_made_for_the_calling_process_gets_the_cores_its_decoding_workers_leave():
+    assert calling_process_threads(CPU, cores=4) == 1  # 3 decoding workers
+    assert calling_process_threads(CPU, cores=4, workers=0) == 4
+    assert calling_process_threads(CPU, cores=4, streaming=True) == 3  # a stream has one reader
+    assert calling_process_threads(CPU, cores=4, batches=1) == 3  # no idle worker for one batch
+    assert calling_process_threads(CPU, cores=4, threads=2) == 2
+    assert calling_process_threads(torch.device("cuda"), cores=4) is None
 
 
 pytest.importorskip("onnxruntime")

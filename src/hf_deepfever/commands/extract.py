@@ -165,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..core.loading import load_model_and_processor
-    from ..inference import FaceDetection, default_batch_size, default_num_workers, prepare_engine, usable_cores
-    from ..inference.work_split import main_process_threads, split_work
+    from ..inference import FaceDetection, default_batch_size, prepare_engine, usable_cores
+    from ..inference.work_split import calling_process_threads, split_work
     from ..inference.devices import validate_runtime_arguments
     from ..inference.job import extract_to_file, extract_to_folder
     from ..inference.processes import current_processes, launched_world
@@ -208,18 +208,18 @@ def run(args: argparse.Namespace) -> int:
 
     # The cores are shared by the processes of this machine; each splits its share between workers and model.
     cores = max(1, usable_cores() // processes.local_world)
-    decoding = default_num_workers(device, cores) if args.num_workers is None else args.num_workers
-    threads = main_process_threads(device, cores, decoding, args.num_threads)
+    batch_size = args.batch_size or default_batch_size(device)
+    count = None if getattr(source, "streaming", False) else len(source)
+    planned = {"cores": cores, "workers": args.num_workers, "threads": args.num_threads, "streaming": count is None,
+               "batches": None if count is None else -(-count // batch_size)}
+    threads = calling_process_threads(device, **planned)
     # The main process makes (or finds) the cached ONNX export first; the others then find it there.
     if not processes.is_main:
         processes.wait_for_everyone()
     engine = prepare_engine(model, processor, engine=engine_name, device=device, threads=threads)
     if processes.is_main:
         processes.wait_for_everyone()
-    batch_size = args.batch_size or default_batch_size(device)
-    count = None if getattr(source, "streaming", False) else len(source)
-    split = split_work(engine, device, cores=cores, workers=args.num_workers, threads=args.num_threads,
-                       batches=None if count is None else -(-count // batch_size), streaming=count is None)
+    split = split_work(engine, device, **planned)
     shown = engine.in_workers(split.threads) if split.model_in_workers else engine
     _say(processes, f"engine: {shown.description}; {split.describe()}")
     layout = RowLayout(
@@ -233,14 +233,16 @@ def run(args: argparse.Namespace) -> int:
             result = extract_to_folder(
                 engine, processor, source, shard_folder, layout,
                 processes=processes, shard_size=args.shard_size, batch_size=batch_size, workers=split.workers,
-                threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=progress.update,
+                threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad, overwrite=args.overwrite,
+                progress=progress.update,
             )
         else:
             # A single table records no model (as in 0.2; `deepfever index` then asks for --model); a folder does.
             metadata: dict[str, Any] = {}
             result = extract_to_file(
                 engine, processor, source, output, layout, metadata=metadata, batch_size=batch_size,
-                workers=split.workers, threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad, progress=progress.update,
+                workers=split.workers, threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad,
+                progress=progress.update,
             )
 
     report = result.report

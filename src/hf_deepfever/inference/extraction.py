@@ -24,7 +24,7 @@ from ..core.images import ImageFileError
 from .batching import BatchPlan
 from .engines import Engine, prepare_engine, torch_threads
 from .sources import FileSource
-from .work_split import default_num_workers, main_process_threads, split_work, usable_cores
+from .work_split import calling_process_threads, default_num_workers, split_work, usable_cores
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -395,8 +395,8 @@ def iter_extraction(
         if hasattr(model, "has_expression_heads") and not isinstance(model, torch.nn.Module):
             engine_ = _wrapped_runner(model)  # an OnnxRuntimeExtractor built by the caller
         else:
-            decoding = default_num_workers(device, cores) if num_workers is None else num_workers
-            threads = main_process_threads(device, cores, min(decoding, batches or decoding), num_threads)
+            threads = calling_process_threads(device, cores=cores, workers=num_workers, threads=num_threads,
+                                              batches=batches, streaming=streaming)
             engine_ = prepare_engine(model, processor, engine=engine, device=device, threads=threads, cache_dir=cache_dir)
     split = split_work(engine_, device, cores=cores, workers=num_workers, threads=num_threads, batches=batches,
                        streaming=streaming)

@@ -193,7 +193,8 @@ class PerProcessOnnxRunner:
 
     def with_threads(self, threads: int | None) -> PerProcessOnnxRunner:
         """The same graph, run with ``threads`` intra-op threads per process."""
-        return PerProcessOnnxRunner(self.graph, self.config, threads=threads, has_expression_heads=self.has_expression_heads)
+        return PerProcessOnnxRunner(self.graph, self.config, threads=threads,
+                                    has_expression_heads=self.has_expression_heads)
 
     def __call__(self, pixel_values: torch.Tensor) -> SimpleNamespace:
         if self._extractor is None or self._pid != os.getpid():
@@ -205,4 +206,13 @@ class PerProcessOnnxRunner:
         return {**self.__dict__, "_extractor": None, "_pid": None}
 
 
-__all__ = ["DEFAULT_OPSET", "OnnxRuntimeExtractor", "PerProcessOnnxRunner", "OnnxCheck", "check_onnx", "export_onnx", "onnx_session", "output_names"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "OnnxCheck",
+    "OnnxRuntimeExtractor",
+    "PerProcessOnnxRunner",
+    "check_onnx",
+    "export_onnx",
+    "onnx_session",
+    "output_names",
+]

@@ -37,11 +37,23 @@ def default_num_workers(device: torch.device | None = None, cores: int | None = 
     return min(limit, max(0 if cores == 1 else 1, cores - 1))
 
 
-def main_process_threads(device: torch.device, cores: int, workers: int, threads: int | None = None) -> int | None:
-    """The model's threads when it runs in the calling process: on CPU what the decoding workers leave."""
+def calling_process_threads(
+    device: torch.device,
+    *,
+    cores: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    batches: int | None = None,
+    streaming: bool = False,
+) -> int | None:
+    """The threads to make an engine with, for when it runs in the calling process: on CPU, what the decoding
+    workers :func:`split_work` would start leave (arguments as there). An engine that then runs in the workers
+    gets its threads per worker from :func:`split_work` instead."""
     if threads is not None or device.type != "cpu":
         return threads
-    return max(1, cores - workers) if workers else cores
+    cores = usable_cores() if cores is None else max(1, cores)
+    decoding = split_work(None, device, cores=cores, workers=workers, batches=batches, streaming=streaming).workers
+    return max(1, cores - decoding) if decoding else cores
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,7 @@ def split_work(
     """The layout (see the module docstring) for ``engine`` on ``device``.
 
     Args:
-        engine: an :class:`~hf_deepfever.inference.engines.Engine`.
+        engine: an :class:`~hf_deepfever.inference.engines.Engine` (None: one that runs in the calling process).
         cores: the cores this process may use (default: :func:`usable_cores`; several processes on one machine
             each pass their share).
         workers: DataLoader workers (None: one per core, at most :data:`MAX_MODEL_WORKERS`, with the model in
@@ -99,4 +111,11 @@ def split_work(
     return WorkSplit(count, engine_threads if threads is None else threads, False)
 
 
-__all__ = ["MAX_MODEL_WORKERS", "WorkSplit", "default_num_workers", "main_process_threads", "split_work", "usable_cores"]
+__all__ = [
+    "MAX_MODEL_WORKERS",
+    "WorkSplit",
+    "calling_process_threads",
+    "default_num_workers",
+    "split_work",
+    "usable_cores",
+]
