@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -38,21 +39,15 @@ def default_num_workers(device: torch.device | None = None, cores: int | None = 
 
 
 def calling_process_threads(
-    device: torch.device,
-    *,
-    cores: int | None = None,
-    workers: int | None = None,
-    threads: int | None = None,
-    batches: int | None = None,
-    streaming: bool = False,
+    device: torch.device, *, cores: int | None = None, threads: int | None = None, **layout: Any
 ) -> int | None:
     """The threads to make an engine with, for when it runs in the calling process: on CPU, what the decoding
-    workers :func:`split_work` would start leave (arguments as there). An engine that then runs in the workers
-    gets its threads per worker from :func:`split_work` instead."""
+    workers that :func:`split_work` would start leave (``layout``: its ``workers``, ``batches``, ``streaming``).
+    An engine that then runs in the workers gets its threads per worker from :func:`split_work` instead."""
     if threads is not None or device.type != "cpu":
         return threads
     cores = usable_cores() if cores is None else max(1, cores)
-    decoding = split_work(None, device, cores=cores, workers=workers, batches=batches, streaming=streaming).workers
+    decoding = split_work(None, device, cores=cores, **layout).workers
     return max(1, cores - decoding) if decoding else cores
 
 
