@@ -466,10 +466,16 @@ def test_cli_index_and_similar_from_todays_extract(tmp_path, tiny_model_dir, pho
 
     vectors = tmp_path / "vectors.parquet"
     assert _cli(["extract", str(photo_folder), "--model", tiny_model_dir, "--output", str(vectors), "--num-workers", "0"]) == 0
-    assert _cli(["index", str(vectors), "--output", str(tmp_path / "idx")]) == 2
-    assert "does not record which model" in capsys.readouterr().err
-    assert _cli(["index", str(vectors), "--output", str(tmp_path / "idx"), "--model", tiny_model_dir]) == 0
+    # The Parquet table records its model (as a folder of shards does): the two commands chain with no flag.
+    assert _cli(["index", str(vectors), "--output", str(tmp_path / "idx")]) == 0
     assert "indexed 6 vector(s) of length 16 (whole images)" in capsys.readouterr().out
+    # A CSV table cannot hold the model: index asks for it.
+    as_csv = tmp_path / "vectors.csv"
+    assert _cli(["extract", str(photo_folder), "--model", tiny_model_dir, "--output", str(as_csv), "--num-workers", "0"]) == 0
+    assert _cli(["index", str(as_csv), "--output", str(tmp_path / "idx_csv")]) == 2
+    assert "does not record which model" in capsys.readouterr().err
+    assert _cli(["index", str(as_csv), "--output", str(tmp_path / "idx_csv"), "--model", tiny_model_dir]) == 0
+    capsys.readouterr()
 
     sheet = tmp_path / "sheet.png"
     code = _cli(["similar", str(photo_folder / "grace.jpg"), "--index", str(tmp_path / "idx"), "--k", "3", "--sheet", str(sheet)])
@@ -482,7 +488,7 @@ def test_cli_index_and_similar_from_todays_extract(tmp_path, tiny_model_dir, pho
     assert len(lines) == 5 and "querying with the whole image too" in err
     assert PIL.Image.open(sheet).size[0] > 400
 
-    code = _cli(["similar", str(vectors), "--row", "0", "--index", str(tmp_path / "idx"), "--k", "2", "--model", tiny_model_dir])
+    code = _cli(["similar", str(vectors), "--row", "0", "--index", str(tmp_path / "idx"), "--k", "2"])
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = out.splitlines()

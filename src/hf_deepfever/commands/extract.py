@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.processes import current_processes, launched_world
     from ..inference.shards import ShardFolder, is_folder_output
     from ..inference.tables import RowLayout
+    from ..search.identity import MODEL_METADATA_KEY
 
     device = validate_runtime_arguments(args)  # --device, --num-threads, --num-workers, --batch-size: checked first
     engine_name = _check_options(args)
@@ -237,8 +238,10 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress.update,
             )
         else:
-            # A single table records no model (as in 0.2; `deepfever index` then asks for --model); a folder does.
-            metadata: dict[str, Any] = {}
+            # A Parquet table records its model as a shard does, so `deepfever index` needs no --model; CSV
+            # cannot hold it (and a model the fingerprint cannot read leaves it out: index then asks for --model).
+            identity = _model_identity(args.model)
+            metadata: dict[str, Any] = {MODEL_METADATA_KEY: identity} if identity is not None else {}
             result = extract_to_file(
                 engine, processor, source, output, layout, metadata=metadata, batch_size=batch_size,
                 workers=split.workers, threads=split.threads, cores=cores, faces=faces, skip_bad=args.skip_bad,
