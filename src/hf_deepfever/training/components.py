@@ -144,23 +144,11 @@ def final_evaluation(
     model: Any, processor: Any, data_args: DataArguments, args: TrainingLoopArguments, accelerator: Any
 ) -> dict[str, Any]:
     """Every metric the corpora allow (RAF-DB linear probe included), as ``eval_results.json`` keys."""
-    from .evaluation import evaluate_model
+    from .evaluation import evaluate_corpora
 
     if not (data_args.affectnet_dir or data_args.fec_dir or data_args.rafdb_dir):
         return {}
-    return evaluate_model(
-        accelerator.unwrap_model(model),
-        processor,
-        affectnet_dir=data_args.affectnet_dir,
-        fec_dir=data_args.fec_dir,
-        fec_images_dir=data_args.fec_images_dir,
-        rafdb_dir=data_args.rafdb_dir,
-        batch_size=args.per_device_eval_batch_size,
-        max_eval_samples=args.max_eval_samples,
-        num_workers=args.dataloader_num_workers,
-        accelerator=accelerator,
-        seed=args.seed,
-    )
+    return evaluate_corpora(accelerator.unwrap_model(model), processor, data_args, args, accelerator)
 
 
 __all__ = [

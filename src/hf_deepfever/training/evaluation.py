@@ -16,17 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..metrics import expression_metrics, triplet_accuracy, valence_arousal_metrics
-from .arguments import DataArguments, parse_arguments
+from .arguments import DataArguments
 from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
-from ..core.loading import load_model_and_processor
 from ..core.vocabulary import TRIPLET_TYPE_NAMES
 from .data import sample_rows, with_alignable_landmarks
+from .evaluation_recipe import check_evaluation_arguments, evaluation_main, load_for_evaluation
 from .prediction import ImagePredictions, predict_images
 
 logger = logging.getLogger(__name__)
@@ -141,12 +140,7 @@ class EvaluationArguments:
     def __post_init__(self) -> None:
         if self.per_device_eval_batch_size <= 0:
             raise ValueError(f"--per_device_eval_batch_size must be positive, got {self.per_device_eval_batch_size}")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ValueError(f"--mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
-        if self.output_dir is None:
-            if not Path(self.model_name_or_path).is_dir():
-                raise ValueError("--output_dir is required when --model_name_or_path is not a local folder")
-            self.output_dir = self.model_name_or_path
+        check_evaluation_arguments(self)
 
 
 def evaluate_model(
@@ -188,13 +182,12 @@ def evaluate_model(
     return results
 
 
-def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[str, Any]:
-    """Load the model, evaluate it on the given corpora and merge the results into ``eval_results.json``."""
-    from .loop import checked_accelerator, resolve_mixed_precision
-
-    accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
-    model, processor = load_model_and_processor(args.model_name_or_path, kind="expression")
-    results = evaluate_model(
+def evaluate_corpora(
+    model: Any, processor: Any, data_args: DataArguments, args: Any, accelerator: Any, **probe: Any
+) -> dict[str, Any]:
+    """:func:`evaluate_model` on the corpus folders of ``data_args``, with the batch size, sample cap, workers and
+    seed of ``args`` (evaluation or training arguments); ``probe``: ``probe_C`` / ``probe_max_iter``."""
+    return evaluate_model(
         model,
         processor,
         affectnet_dir=data_args.affectnet_dir,
@@ -206,8 +199,15 @@ def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[
         num_workers=args.dataloader_num_workers,
         accelerator=accelerator,
         seed=args.seed,
-        probe_C=args.probe_C,
-        probe_max_iter=args.probe_max_iter,
+        **probe,
+    )
+
+
+def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[str, Any]:
+    """Load the model, evaluate it on the given corpora and merge the results into ``eval_results.json``."""
+    accelerator, model, processor = load_for_evaluation(args, "expression")
+    results = evaluate_corpora(
+        model, processor, data_args, args, accelerator, probe_C=args.probe_C, probe_max_iter=args.probe_max_iter
     )
     save_eval_results(accelerator, args.output_dir, results)
     return results
@@ -215,17 +215,7 @@ def run_evaluation(args: EvaluationArguments, data_args: DataArguments) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``training_scripts/evaluate.py``: parse arguments, evaluate, write and print the results."""
-    from accelerate import PartialState
-
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args, data_args = parse_arguments(
-        [EvaluationArguments, DataArguments], argv, description=__doc__.split("\n\n")[0]
-    )
-    results = run_evaluation(args, data_args)
-
-    if PartialState().is_main_process:
-        print(f"results written to {Path(args.output_dir) / EVAL_RESULTS_NAME}:\n{format_results(results)}")
-    return results
+    return evaluation_main([EvaluationArguments, DataArguments], run_evaluation, argv, __doc__.split("\n\n")[0])
 
 
 __all__ = [
@@ -233,6 +223,7 @@ __all__ = [
     "affectnet_metrics",
     "affectnet_targets",
     "evaluate_affectnet",
+    "evaluate_corpora",
     "evaluate_fec",
     "evaluate_model",
     "format_results",

@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..metrics import linear_probe
-from .arguments import parse_arguments
-from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, format_results, save_eval_results
-from ..core.loading import load_model_and_processor
+from ..core.eval_results import DATASET_KIND_KEY, EVAL_RESULTS_NAME, dataset_kind, save_eval_results
+from .evaluation_recipe import check_evaluation_arguments, evaluation_main, load_for_evaluation
 from .prediction import predict_images
 
 logger = logging.getLogger(__name__)
@@ -104,20 +102,12 @@ class LinearProbeArguments:
     seed: int = field(default=0, metadata={"help": "Seed of the logistic regression."})
 
     def __post_init__(self) -> None:
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ValueError(f"--mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
-        if self.output_dir is None:
-            if not Path(self.model_name_or_path).is_dir():
-                raise ValueError("--output_dir is required when --model_name_or_path is not a local folder")
-            self.output_dir = self.model_name_or_path
+        check_evaluation_arguments(self)
 
 
 def run_linear_probe(args: LinearProbeArguments) -> dict[str, Any]:
     """Load the model, run the probe and merge its results into ``eval_results.json`` (main process)."""
-    from .loop import checked_accelerator, resolve_mixed_precision
-
-    accelerator = checked_accelerator(mixed_precision=resolve_mixed_precision(args.mixed_precision))
-    model, processor = load_model_and_processor(args.model_name_or_path, kind="extractor")
+    accelerator, model, processor = load_for_evaluation(args, "extractor")
     results: dict[str, Any] = {DATASET_KIND_KEY: dataset_kind([args.rafdb_dir])}
     results.update(
         rafdb_linear_probe(
@@ -139,14 +129,7 @@ def run_linear_probe(args: LinearProbeArguments) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``training_scripts/linear_probe.py``: parse arguments, probe, write and print the results."""
-    from accelerate import PartialState
-
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    (args,) = parse_arguments([LinearProbeArguments], argv, description=__doc__.split("\n\n")[0])
-    results = run_linear_probe(args)
-    if PartialState().is_main_process:
-        print(f"results written to {Path(args.output_dir) / EVAL_RESULTS_NAME}:\n{format_results(results)}")
-    return results
+    return evaluation_main([LinearProbeArguments], run_linear_probe, argv, __doc__.split("\n\n")[0])
 
 
 __all__ = ["LinearProbeArguments", "main", "rafdb_chance_accuracy", "rafdb_linear_probe", "run_linear_probe"]
