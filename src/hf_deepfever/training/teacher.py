@@ -30,13 +30,22 @@ import torch
 from torch import nn
 
 from ..models.deepfever.configuration_deepfever import VALENCE_AROUSAL_LOSSES, DeepFeverConfig
-from .losses import class_weights_from_counts, supervised_loss, triplet_hinge_loss
+from .losses import class_weights_from_counts, supervised_loss
 from .arguments import DataArguments, ModelArguments, TrainingLoopArguments, parse_arguments, to_json_dict
 from .components import CorpusSplits, PeriodicEvaluator, build_model, build_processor, final_evaluation
 from .data import expression_counts
 from .export import export_model
 from .inputs import FaceRowTransform, TripletRowTransform
 from .loop import TrainingData, append_log, make_accelerator, train
+from .triplets import (
+    FEC_AUXILIARY,
+    fec_batch_size_field,
+    parse_triplet_margins,
+    triplet_margins_field,
+    triplet_term,
+    triplets_per_batch,
+    with_triplet_faces,
+)
 
 TEACHER_DEFAULTS = {"backbone": "convnext_tiny"}
 
@@ -59,30 +68,18 @@ class TeacherLossArguments:
         metadata={"help": "Valence/arousal loss: 'ccc' (1 - concordance correlation, as in the paper) or 'mse'."},
     )
     triplet_weight: float = field(default=1.0, metadata={"help": "Weight of the FEC triplet hinge loss."})
-    triplet_margins: str = field(
-        default="0.1,0.2,0.2",
-        metadata={"help": "Triplet hinge margins for one-, two- and three-class triplets (comma separated)."},
-    )
-    fec_batch_size: int = field(
-        default=0,
-        metadata={"help": "FEC triplets per device per step (0: a third of --per_device_train_batch_size, at least 1)."},
-    )
+    triplet_margins: str = triplet_margins_field()
+    fec_batch_size: int = fec_batch_size_field()
 
     def __post_init__(self) -> None:
         if self.class_balancing not in ("weights", "sampler", "none"):
             raise ValueError(f"--class_balancing must be weights, sampler or none, got {self.class_balancing!r}")
         if self.valence_arousal_loss not in VALENCE_AROUSAL_LOSSES:
             raise ValueError(f"--valence_arousal_loss must be one of {', '.join(VALENCE_AROUSAL_LOSSES)}, got {self.valence_arousal_loss!r}")
-        try:
-            margins = tuple(float(v) for v in self.triplet_margins.split(","))
-        except ValueError:
-            margins = ()
-        if len(margins) != 3:
-            raise ValueError(f"--triplet_margins must be three numbers, got {self.triplet_margins!r}")
-        self.margins = margins
+        self.margins = parse_triplet_margins(self.triplet_margins)
 
     def triplets_per_batch(self, per_device_train_batch_size: int) -> int:
-        return self.fec_batch_size if self.fec_batch_size > 0 else max(1, per_device_train_batch_size // 3)
+        return triplets_per_batch(self.fec_batch_size, per_device_train_batch_size)
 
     def configure(self, config: DeepFeverConfig, class_weights: torch.Tensor | None) -> DeepFeverConfig:
         """Write the supervised objective into the model's config (saved with the model); returns ``config``."""
@@ -106,12 +103,9 @@ class TeacherTask:
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], auxiliary: dict[str, dict[str, torch.Tensor]]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        pixel_values = batch["pixel_values"]
-        faces = pixel_values.shape[0]
-        triplets = auxiliary.get("fec")
-        if triplets is not None:
-            pixel_values = torch.cat([pixel_values, triplets["pixel_values"].flatten(0, 1)])
-        output = model(pixel_values=pixel_values)
+        faces = batch["pixel_values"].shape[0]
+        triplets = auxiliary.get(FEC_AUXILIARY)
+        output = model(pixel_values=with_triplet_faces(batch["pixel_values"], triplets))
         loss, supervised = supervised_loss(
             output.logits[:faces], output.valence_arousal[:faces], batch["labels"], batch["valence_arousal"], self.config
         )
@@ -120,11 +114,7 @@ class TeacherTask:
             f"valence_arousal_{self.config.valence_arousal_loss}_loss": supervised["valence_arousal"].detach(),
         }
         if triplets is not None:
-            vectors = output.pooler_output[faces:].unflatten(0, (-1, 3))
-            triplet = triplet_hinge_loss(
-                vectors[:, 0], vectors[:, 1], vectors[:, 2], triplets["odd_one_out"], triplets["triplet_type"],
-                margins=self.loss_args.margins,
-            )
+            triplet = triplet_term(output.pooler_output[faces:], triplets, self.loss_args.margins)
             loss = loss + self.loss_args.triplet_weight * triplet
             terms["triplet_loss"] = triplet.detach()
         return loss, terms
@@ -163,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     triplets = corpora.fec_train_triplets()
     if triplets is not None and len(triplets) > 0:
         triplet_transform = TripletRowTransform(processor, augment=args.augment, seed=args.seed)
-        auxiliary["fec"] = (
+        auxiliary[FEC_AUXILIARY] = (
             triplets.with_transform(triplet_transform),
             triplet_transform,
             loss_args.triplets_per_batch(args.per_device_train_batch_size),

@@ -20,6 +20,39 @@ FEC_AUXILIARY = "fec"
 """Name of the triplet batch in the training loop's auxiliary batches."""
 
 
+# The options every recipe that mixes in FEC triplets takes, written once so their help never drifts apart.
+def triplet_margins_field() -> Any:
+    """``--triplet_margins``: see :func:`parse_triplet_margins`."""
+    return field(
+        default="0.1,0.2,0.2",
+        metadata={"help": "Triplet hinge margins for one-, two- and three-class triplets (comma separated)."},
+    )
+
+
+def fec_batch_size_field() -> Any:
+    """``--fec_batch_size``: see :func:`triplets_per_batch`."""
+    return field(
+        default=0,
+        metadata={"help": "FEC triplets per device per step (0: a third of --per_device_train_batch_size, at least 1)."},
+    )
+
+
+def parse_triplet_margins(text: str) -> tuple[float, float, float]:
+    """``"0.1,0.2,0.2"`` -> the hinge margins of one-, two- and three-class triplets."""
+    try:
+        margins = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        margins = ()
+    if len(margins) != 3:
+        raise ValueError(f"--triplet_margins must be three numbers, got {text!r}")
+    return margins  # type: ignore[return-value]
+
+
+def triplets_per_batch(fec_batch_size: int, per_device_train_batch_size: int) -> int:
+    """``--fec_batch_size``, or when 0 a third of the main batch (at least one triplet)."""
+    return fec_batch_size if fec_batch_size > 0 else max(1, per_device_train_batch_size // 3)
+
+
 @dataclass
 class TripletArguments:
     """The FEC triplet hinge on the expression vector (used when the run has ``--fec_dir``)."""
@@ -28,30 +61,18 @@ class TripletArguments:
         default=1.0,
         metadata={"help": "Weight of the FEC triplet hinge loss (a ground-truth term; on whenever --fec_dir is given, 0 turns it off)."},
     )
-    triplet_margins: str = field(
-        default="0.1,0.2,0.2",
-        metadata={"help": "Triplet hinge margins for one-, two- and three-class triplets (comma separated)."},
-    )
-    fec_batch_size: int = field(
-        default=0,
-        metadata={"help": "FEC triplets per device per step (0: a third of --per_device_train_batch_size, at least 1)."},
-    )
+    triplet_margins: str = triplet_margins_field()
+    fec_batch_size: int = fec_batch_size_field()
 
     def __post_init__(self) -> None:
         if self.triplet_weight < 0:
             raise ValueError(f"--triplet_weight must be >= 0, got {self.triplet_weight}")
         if self.fec_batch_size < 0:
             raise ValueError(f"--fec_batch_size must be >= 0, got {self.fec_batch_size}")
-        try:
-            margins = tuple(float(v) for v in self.triplet_margins.split(","))
-        except ValueError:
-            margins = ()
-        if len(margins) != 3:
-            raise ValueError(f"--triplet_margins must be three numbers, got {self.triplet_margins!r}")
-        self.margins = margins
+        self.margins = parse_triplet_margins(self.triplet_margins)
 
     def triplets_per_batch(self, per_device_train_batch_size: int) -> int:
-        return self.fec_batch_size if self.fec_batch_size > 0 else max(1, per_device_train_batch_size // 3)
+        return triplets_per_batch(self.fec_batch_size, per_device_train_batch_size)
 
 
 def fec_triplet_auxiliary(
@@ -89,4 +110,14 @@ def triplet_term(
     )
 
 
-__all__ = ["FEC_AUXILIARY", "TripletArguments", "fec_triplet_auxiliary", "triplet_term", "with_triplet_faces"]
+__all__ = [
+    "FEC_AUXILIARY",
+    "TripletArguments",
+    "fec_batch_size_field",
+    "fec_triplet_auxiliary",
+    "parse_triplet_margins",
+    "triplet_margins_field",
+    "triplet_term",
+    "triplets_per_batch",
+    "with_triplet_faces",
+]
