@@ -24,14 +24,23 @@ def generate_corpus(run: DemoRun) -> None:
     run.results["corpus"] = {"root": summary["root"], "size": summary["size"], "seed": summary["seed"]}
 
 
-def _corpus_arguments(run: DemoRun, *, unlabelled: bool = False) -> list[str]:
-    arguments = ["--affectnet_dir", str(run.corpus("affectnet")), "--fec_dir", str(run.corpus("fec"))]
+def _train(
+    run: DemoRun,
+    name: str,
+    entry_point: Callable[[list[str]], Any],
+    *,
+    backbone: str,
+    teacher: bool,
+    unlabelled: bool = False,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """Run one training recipe into ``run.model_dir(name)`` on the demo corpus: ``backbone``, the recipe's own
+    ``extra`` arguments, the corpus folders (``unlabelled``: the unlabelled faces too) and the settings' steps
+    (``teacher``: the teacher's)."""
+    corpora = ["--affectnet_dir", str(run.corpus("affectnet")), "--fec_dir", str(run.corpus("fec"))]
     if unlabelled:
-        arguments += ["--unlabelled_dir", str(run.corpus("unlabelled"))]
-    return arguments
-
-
-def _train(run: DemoRun, name: str, entry_point: Callable[[list[str]], Any], arguments: list[str]) -> None:
+        corpora += ["--unlabelled_dir", str(run.corpus("unlabelled"))]
+    arguments = ["--backbone", backbone, *extra, *corpora, *run.settings.training_arguments(teacher=teacher)]
     output_dir = run.model_dir(name)
     run.log(f"  {name}: {' '.join(arguments)}")
     entry_point(["--output_dir", str(output_dir), *arguments])
@@ -42,53 +51,24 @@ def train_teacher(run: DemoRun) -> None:
     """The multi-task teacher: AffectNet expressions + valence/arousal + FEC triplets."""
     from ..training.teacher import main as teacher_main
 
-    settings = run.settings
-    _train(
-        run,
-        "teacher",
-        teacher_main,
-        [
-            "--backbone", settings.teacher_backbone,
-            *_corpus_arguments(run),
-            *settings.training_arguments(teacher=True),
-        ],
-    )  # fmt: skip
+    _train(run, "teacher", teacher_main, backbone=run.settings.teacher_backbone, teacher=True)
 
 
 def distil_student(run: DemoRun) -> None:
     """The student learns from the teacher on AffectNet, FEC faces and the unlabelled faces."""
     from ..training.distill import main as distill_main
 
-    settings = run.settings
+    teacher = ("--teacher", str(run.model_dir("teacher")), "--teacher_cache_dir", str(run.output_dir / "teacher_cache"))
     _train(
-        run,
-        "student",
-        distill_main,
-        [
-            "--backbone", settings.student_backbone,
-            "--teacher", str(run.model_dir("teacher")),
-            "--teacher_cache_dir", str(run.output_dir / "teacher_cache"),
-            *_corpus_arguments(run, unlabelled=True),
-            *settings.training_arguments(teacher=False),
-        ],
-    )  # fmt: skip
+        run, "student", distill_main, backbone=run.settings.student_backbone, teacher=False, unlabelled=True, extra=teacher
+    )
 
 
 def train_baseline(run: DemoRun) -> None:
     """The same student architecture and steps, trained on ground truth only (no teacher, no unlabelled faces)."""
     from ..training.teacher import main as teacher_main
 
-    settings = run.settings
-    _train(
-        run,
-        "baseline",
-        teacher_main,
-        [
-            "--backbone", settings.student_backbone,
-            *_corpus_arguments(run),
-            *settings.training_arguments(teacher=False),
-        ],
-    )  # fmt: skip
+    _train(run, "baseline", teacher_main, backbone=run.settings.student_backbone, teacher=False)
 
 
 def _loaded(run: DemoRun, name: str) -> tuple[Any, Any]:
