@@ -1,8 +1,8 @@
 """`evaluate` module: Lin's concordance correlation coefficient (CCC) and RMSE of a continuous signal."""
 
 import datasets
-import evaluate
 
+from hf_deepfever.evaluate_modules import documented_metric
 from hf_deepfever.metrics import ccc, rmse
 
 _DESCRIPTION = """
@@ -37,20 +37,14 @@ _CITATION = """
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class ConcordanceCorrelation(evaluate.Metric):
+class ConcordanceCorrelation(documented_metric.DocumentedMetric):
     """CCC and RMSE computed by :func:`hf_deepfever.metrics.ccc` and :func:`hf_deepfever.metrics.rmse`."""
 
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}
-            ),
-            format="numpy",
-        )
+    DESCRIPTION, ARGUMENTS, CITATION = _DESCRIPTION, _KWARGS_DESCRIPTION, _CITATION
+    INPUT_FORMAT = "numpy"
+
+    def _features(self) -> datasets.Features:
+        return datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")})
 
     def _compute(self, predictions, references):
         return {"ccc": ccc(predictions, references), "rmse": rmse(predictions, references)}

@@ -1,8 +1,8 @@
 """`evaluate` module: AffectNet expression accuracy and macro-F1, 8-class and 7-class (contempt masked)."""
 
 import datasets
-import evaluate
 
+from hf_deepfever.evaluate_modules import documented_metric
 from hf_deepfever.metrics import expression_metrics
 
 _DESCRIPTION = """
@@ -40,19 +40,14 @@ _CITATION = """
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class ExpressionAccuracy(evaluate.Metric):
+class ExpressionAccuracy(documented_metric.DocumentedMetric):
     """Expression accuracy / macro-F1 computed by :func:`hf_deepfever.metrics.expression_metrics`."""
 
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")}
-            ),
-            # Python lists: the "numpy" format accepts only scalar `Value` features, not vectors.
+    DESCRIPTION, ARGUMENTS, CITATION = _DESCRIPTION, _KWARGS_DESCRIPTION, _CITATION
+
+    def _features(self) -> datasets.Features:
+        return datasets.Features(
+            {"predictions": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")}
         )
 
     def _compute(self, predictions, references, num_classes: int = 8, reduced_num_classes: int | None = 7):

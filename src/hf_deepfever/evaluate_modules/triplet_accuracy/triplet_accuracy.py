@@ -1,8 +1,8 @@
 """`evaluate` module: Google FEC triplet prediction accuracy, overall and per triplet type."""
 
 import datasets
-import evaluate
 
+from hf_deepfever.evaluate_modules import documented_metric
 from hf_deepfever.metrics import triplet_accuracy
 
 _DESCRIPTION = """
@@ -41,11 +41,12 @@ _CITATION = """
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class TripletAccuracy(evaluate.Metric):
+class TripletAccuracy(documented_metric.DocumentedMetric):
     """FEC triplet accuracy computed by :func:`hf_deepfever.metrics.triplet_accuracy`."""
 
-    def _info(self) -> evaluate.MetricInfo:
+    DESCRIPTION, ARGUMENTS, CITATION = _DESCRIPTION, _KWARGS_DESCRIPTION, _CITATION
+
+    def _features(self) -> list[datasets.Features]:
         vector = datasets.Sequence(datasets.Value("float32"))
 
         def features(triplet_type_dtype: str) -> datasets.Features:
@@ -59,14 +60,8 @@ class TripletAccuracy(evaluate.Metric):
                 }
             )
 
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            # Triplet types as FEC's strings or as the dataset's ClassLabel ids; the first batch picks one.
-            features=[features("string"), features("int64")],
-            # Python lists: the "numpy" format accepts only scalar `Value` features, not vectors.
-        )
+        # Triplet types as FEC's strings or as the dataset's ClassLabel ids; the first batch picks one.
+        return [features("string"), features("int64")]
 
     def _compute(self, embeddings_1, embeddings_2, embeddings_3, references, triplet_type, normalize: bool = True):
         return triplet_accuracy(
