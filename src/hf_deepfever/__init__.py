@@ -17,39 +17,34 @@ from .core.lazy_exports import lazy_exports
 
 __version__ = "0.2.0"
 
-_MODELS = ".models.deepfever"
-# Public name -> module that defines it (relative to this package).
-_EXPORTS = {
-    "AFFECTNET_EXPRESSIONS": ".core.vocabulary",
-    "VALENCE_AROUSAL": ".core.vocabulary",
-    "DeepFeverConfig": _MODELS,
-    "DeepFeverModel": _MODELS,
-    "DeepFeverPreTrainedModel": _MODELS,
-    "DeepFeverForExpressionRecognition": _MODELS,
-    "DeepFeverExpressionOutput": _MODELS,
-    "DeepFeverImageProcessor": _MODELS,
-    "DeepFeverImageProcessorPil": _MODELS,
-    "DeepFeverAVConfig": _MODELS,
-    "DeepFeverAVModel": _MODELS,
-    "DeepFeverAVPreTrainedModel": _MODELS,
-    "DeepFeverAVOutput": _MODELS,
-    "DeepFeverAudioFeatureExtractor": _MODELS,
-    "DeepFeverAVProcessor": _MODELS,
-    "load_model_and_processor": ".core.loading",
-    "detect_faces": ".models.deepfever.face_detection_deepfever",
-    "load_face_detector": ".models.deepfever.face_detection_deepfever",
-    "DetectedFace": ".models.deepfever.face_detection_deepfever",
-    "FaceDetector": ".models.deepfever.face_detection_deepfever",
-    "FaceExpressionPipeline": ".models.deepfever.pipeline_face_expression",
-    "ExpressionIndex": ".search",
-    "read_vectors": ".search",
-    "model_fingerprint": ".search",
-    "register_auto_classes": ".registration",
-}
-
-__all__ = sorted([*_EXPORTS, "__version__"])
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+# Module that defines them (relative to this package) -> public names.
+_names, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".core.vocabulary": ("AFFECTNET_EXPRESSIONS", "VALENCE_AROUSAL"),
+        ".models.deepfever": (
+            "DeepFeverConfig",
+            "DeepFeverModel",
+            "DeepFeverPreTrainedModel",
+            "DeepFeverForExpressionRecognition",
+            "DeepFeverExpressionOutput",
+            "DeepFeverImageProcessor",
+            "DeepFeverImageProcessorPil",
+            "DeepFeverAVConfig",
+            "DeepFeverAVModel",
+            "DeepFeverAVPreTrainedModel",
+            "DeepFeverAVOutput",
+            "DeepFeverAudioFeatureExtractor",
+            "DeepFeverAVProcessor",
+        ),
+        ".core.loading": ("load_model_and_processor",),
+        ".models.deepfever.face_detection_deepfever": ("detect_faces", "load_face_detector", "DetectedFace", "FaceDetector"),
+        ".models.deepfever.pipeline_face_expression": ("FaceExpressionPipeline",),
+        ".search": ("ExpressionIndex", "read_vectors", "model_fingerprint"),
+        ".registration": ("register_auto_classes",),
+    },
+)
+__all__ = sorted([*_names, "__version__"])
 
 
 _compat.install_module_aliases(__name__)

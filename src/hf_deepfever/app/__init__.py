@@ -14,17 +14,9 @@ from typing import TYPE_CHECKING
 
 from ..core.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    "build_app": ".blocks",
-    "launch_app": ".blocks",
-    "ExpressionApp": ".service",
-    "PhotoView": ".service",
-    "VideoView": ".service",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__, {".blocks": ("build_app", "launch_app"), ".service": ("ExpressionApp", "PhotoView", "VideoView")}
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -1,20 +1,24 @@
 """The lazy export table of a package: public names imported from their modules on first use, as transformers does.
 
-A package's ``__init__`` lists ``name -> module`` (relative to the package) and takes its module-level
-``__getattr__`` and ``__dir__`` from :func:`lazy_exports`, so importing the package imports none of the modules
-(nor torch, transformers or Gradio behind them) until a name is used.
+A package's ``__init__`` lists ``module -> names`` (modules relative to the package) and takes its ``__all__`` and
+module-level ``__getattr__`` and ``__dir__`` from :func:`lazy_exports`, so importing the package imports none of
+the modules (nor torch, transformers or Gradio behind them) until a name is used.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for the package named ``package`` that exports ``exports``."""
+def lazy_exports(
+    package: str, modules: Mapping[str, Sequence[str]]
+) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__all__, __getattr__, __dir__)`` for the package named ``package`` that exports, from each module of
+    ``modules``, the names listed for it."""
+    exports = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
@@ -27,7 +31,7 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     def __dir__() -> list[str]:
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
-    return __getattr__, __dir__
+    return sorted(exports), __getattr__, __dir__
 
 
 __all__ = ["lazy_exports"]

@@ -15,30 +15,18 @@ from typing import TYPE_CHECKING
 
 from ..core.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    "ExpressionIndex": ".index",
-    "Neighbour": ".index",
-    "SearchResult": ".index",
-    "AUTO_APPROXIMATE_FROM": ".index",
-    "INDEX_KINDS": ".index",
-    "read_vectors": ".vectors_table",
-    "VectorsTable": ".vectors_table",
-    "ModelIdentity": ".identity",
-    "ModelMismatchError": ".identity",
-    "MODEL_METADATA_KEY": ".identity",
-    "model_fingerprint": ".identity",
-    "identity_of_loaded_model": ".identity",
-    "analyse_photo": ".photo_faces",
-    "find_faces": ".photo_faces",
-    "PhotoAnalysis": ".photo_faces",
-    "PhotoFace": ".photo_faces",
-    "draw_contact_sheet": ".contact_sheet",
-    "SheetQuery": ".contact_sheet",
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".index": ("ExpressionIndex", "Neighbour", "SearchResult", "AUTO_APPROXIMATE_FROM", "INDEX_KINDS"),
+        ".vectors_table": ("read_vectors", "VectorsTable"),
+        ".identity": (
+            "ModelIdentity", "ModelMismatchError", "MODEL_METADATA_KEY", "model_fingerprint", "identity_of_loaded_model",
+        ),
+        ".photo_faces": ("analyse_photo", "find_faces", "PhotoAnalysis", "PhotoFace"),
+        ".contact_sheet": ("draw_contact_sheet", "SheetQuery"),
+    },
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover
