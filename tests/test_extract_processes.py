@@ -18,6 +18,7 @@ from bad_images import write_good_jpeg
 from hf_deepfever.cli import main
 from hf_deepfever.inference import job
 from hf_deepfever.inference.shards import MANIFEST_NAME
+from tolerances import REORDERED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,6 @@ def test_two_processes_finish_a_partial_folder_as_one_process_would(tiny_model_d
 
     paths, vectors = _rows(both)
     assert paths == expected_paths
-    np.testing.assert_allclose(vectors, expected_vectors, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(vectors, expected_vectors, **REORDERED)  # other batches, other processes
     manifest = json.loads((both / MANIFEST_NAME).read_text())
     assert manifest["complete"] and manifest["rows"] == 26 and len(manifest["shards"]) == 9

@@ -200,6 +200,19 @@ def test_teacher_cache_never_stores_an_unreadable_image(face_rows, tmp_path):
     assert torch.equal(repaired["logits"][good], outputs["logits"][good])
 
 
+class _RowsOf(torch.nn.Module):
+    """Stands in for the student on a batch of some rows: returns those rows of outputs already computed."""
+
+    def __init__(self, output, rows: torch.Tensor) -> None:
+        super().__init__()
+        self.output, self.rows = output, rows
+
+    def forward(self, pixel_values: torch.Tensor):
+        assert pixel_values.shape[0] == len(self.rows)
+        fields = ("logits", "valence_arousal", "pooler_output")
+        return type(self.output)(**{name: getattr(self.output, name)[self.rows] for name in fields})
+
+
 def test_distillation_terms_leave_marker_rows_out():
     """A marker row (``usable`` False, its cached teacher output zeros) adds nothing to the KD, valence/arousal and
     geometry terms: the loss equals the loss of the batch without it; a batch of markers only gives zero terms."""
@@ -227,12 +240,17 @@ def test_distillation_terms_leave_marker_rows_out():
         cached={name: values[keep] for name, values in cached.items()},
     )
     with torch.no_grad():
+        whole = student(pixel_values=batch["pixel_values"])
         loss, terms = task.compute_loss(student, batch, {})
-        expected, expected_terms = kept_task.compute_loss(student, kept_batch, {})
+        # The student's own rows of the whole batch: a forward pass on 3 images instead of 5 may pick other
+        # convolution kernels (a float32 difference of ~1e-4 relative in the geometry term was seen), which says
+        # nothing about the marker rows. With the same outputs, the two losses reduce the same numbers.
+        expected, expected_terms = kept_task.compute_loss(_RowsOf(whole, keep), kept_batch, {})
     assert torch.isfinite(loss) and expected > 0
     for name in ("kd", "va_distill", "geometry", "ground_truth"):
-        torch.testing.assert_close(terms[name], expected_terms[name], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+        # Same values, same reduction order: only float32 rounding of identical operations (default tolerance).
+        torch.testing.assert_close(terms[name], expected_terms[name])
+    torch.testing.assert_close(loss, expected)
 
     markers_only = {
         **batch, "usable": torch.zeros(5, dtype=torch.bool), "labels": torch.full((5,), IGNORE_INDEX),
