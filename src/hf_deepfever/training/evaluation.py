@@ -182,6 +182,10 @@ def evaluate_model(
     return results
 
 
+CORPUS_FOLDERS = ("affectnet_dir", "fec_dir", "fec_images_dir", "rafdb_dir")
+"""The fields of ``DataArguments`` that :func:`evaluate_model` takes under the same names."""
+
+
 def evaluate_corpora(
     model: Any, processor: Any, data_args: DataArguments, args: Any, accelerator: Any, **probe: Any
 ) -> dict[str, Any]:
@@ -190,10 +194,7 @@ def evaluate_corpora(
     return evaluate_model(
         model,
         processor,
-        affectnet_dir=data_args.affectnet_dir,
-        fec_dir=data_args.fec_dir,
-        fec_images_dir=data_args.fec_images_dir,
-        rafdb_dir=data_args.rafdb_dir,
+        **{name: getattr(data_args, name) for name in CORPUS_FOLDERS},
         batch_size=args.per_device_eval_batch_size,
         max_eval_samples=args.max_eval_samples,
         num_workers=args.dataloader_num_workers,
