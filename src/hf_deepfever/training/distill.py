@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import torch
@@ -105,36 +105,29 @@ class TeacherInputAdapter:
         return pixel_values
 
 
+@dataclass(eq=False)
 class DistillationTask:
     """Student loss against cached (indexed by ``row_index``) or online teacher outputs.
 
     ``config`` is the student's config: its supervised objective is the ground-truth term (default: the config of
     the model ``compute_loss`` is given). ``triplets``: the FEC triplet hinge's weight and margins, applied when a
-    step brings a triplet batch (``auxiliary["fec"]``).
+    step brings a triplet batch (``auxiliary["fec"]``). Give either ``cached`` teacher outputs or an online
+    ``teacher`` (with its ``adapter`` and the ``accelerator`` whose autocast it runs under).
     """
 
-    def __init__(
-        self,
-        args: DistillationArguments,
-        evaluator: Any,
-        *,
-        config: DeepFeverConfig | None = None,
-        cached: dict[str, torch.Tensor] | None = None,
-        teacher: nn.Module | None = None,
-        adapter: TeacherInputAdapter | None = None,
-        accelerator: Any = None,
-        triplets: TripletArguments | None = None,
-    ) -> None:
-        if (cached is None) == (teacher is None):
+    args: DistillationArguments
+    evaluator: Any
+    _: KW_ONLY
+    config: DeepFeverConfig | None = None
+    cached: dict[str, torch.Tensor] | None = None
+    teacher: nn.Module | None = None
+    adapter: TeacherInputAdapter | None = None
+    accelerator: Any = None
+    triplets: TripletArguments | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cached is None) == (self.teacher is None):
             raise ValueError("give either cached teacher outputs or an online teacher")
-        self.args = args
-        self.evaluator = evaluator
-        self.cached = cached
-        self.teacher = teacher
-        self.adapter = adapter
-        self.accelerator = accelerator
-        self.config = config
-        self.triplets = triplets
 
     def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cached is not None:
