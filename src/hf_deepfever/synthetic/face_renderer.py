@@ -321,16 +321,11 @@ def sample_scene(
         center_y = height / 2 + rng.uniform(-margin_y, margin_y)
         roll = float(np.clip(rng.normal(0, 4 if cartoon else 9), -25, 25))
         yaw = float(np.clip(rng.normal(0, 5 if cartoon else 14), -35, 35))
+    framing = (width, height, center_x, center_y, scale, roll, yaw)
     if cartoon:
         background = tuple(int(c) for c in rng.integers(150, 250, size=3))
         return SceneParams(
-            width,
-            height,
-            center_x,
-            center_y,
-            scale,
-            roll,
-            yaw,
+            *framing,
             gaze=float(rng.normal(0, 0.015)),
             background=background,  # type: ignore[arg-type]
             clutter=int(rng.integers(0, 3)) if not aligned else 0,
@@ -338,13 +333,7 @@ def sample_scene(
             jpeg_quality=int(rng.integers(85, 96)),
         )
     return SceneParams(
-        width,
-        height,
-        center_x,
-        center_y,
-        scale,
-        roll,
-        yaw,
+        *framing,
         gaze=float(rng.normal(0, 0.02)),
         light_angle=float(rng.uniform(0, 2 * math.pi)),
         light_strength=float(rng.uniform(0.0, 0.4)),
