@@ -184,6 +184,18 @@ def read_regular_text(
     return data.decode(encoding, errors).replace("\r\n", "\n").replace("\r", "\n")
 
 
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in the regular file ``path``; ``ValueError`` naming the file when it is not valid JSON or
+    not an object."""
+    try:
+        value = json.loads(read_regular_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return value
+
+
 __all__ = [
     "atomic_output",
     "atomic_write_bytes",
@@ -195,6 +207,7 @@ __all__ = [
     "is_temporary_name",
     "missing_path_reason",
     "open_regular_file",
+    "read_json_object",
     "read_regular_text",
     "temporary_path",
 ]

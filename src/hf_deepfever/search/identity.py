@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.files import open_regular_file, read_regular_text
+from ..core.files import open_regular_file, read_json_object, read_regular_text
 
 MODEL_METADATA_KEY = "hf_deepfever.model"
 """Key of the model identity (JSON of :meth:`ModelIdentity.to_dict`) in a vectors table's Parquet metadata."""
@@ -102,12 +102,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _canonical_json(path: Path, drop: tuple[str, ...] = ()) -> str:
-    try:
-        value = json.loads(read_regular_text(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    value = read_json_object(path)
     for key in drop:
         value.pop(key, None)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.files import is_temporary_name, open_regular_file, read_regular_text
+from ..core.files import is_temporary_name, open_regular_file, read_json_object
 from .identity import MODEL_METADATA_KEY, ModelIdentity
 
 MANIFEST_NAMES = ("manifest.json", ".manifest.json")
@@ -151,12 +151,7 @@ def _shards(folder: Path) -> tuple[list[Path], ModelIdentity | None]:
     model = None
     listed: list[str] | None = None
     if manifest_path is not None:
-        try:
-            manifest = json.loads(read_regular_text(manifest_path))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{manifest_path}: not valid JSON ({error})") from None
-        if not isinstance(manifest, dict):
-            raise ValueError(f"{manifest_path}: expected a JSON object")
+        manifest = read_json_object(manifest_path)
         if manifest.get("model") is not None:
             model = ModelIdentity.from_dict(manifest["model"], f"{manifest_path}: 'model'")
         for key in ("shards", "files"):
