@@ -177,7 +177,19 @@ class DeepFeverHeads(nn.Module):
         return self.expression(vector), torch.tanh(self.valence_arousal(vector))
 
 
-class DeepFeverPreTrainedModel(PreTrainedModel):
+class ReleasesTimmReferences:
+    """Mixin of both families' `PreTrainedModel`: initialising weights builds reference timm backbones (see
+    `DeepFeverPreTrainedModel._init_weights`), dropped once every module is initialised, even when it fails."""
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        try:
+            super().initialize_weights()  # type: ignore[misc]
+        finally:
+            release_timm_references(self)  # type: ignore[arg-type]
+
+
+class DeepFeverPreTrainedModel(ReleasesTimmReferences, PreTrainedModel):
     config_class = DeepFeverConfig
     base_model_prefix = "deepfever"
     main_input_name = "pixel_values"
@@ -203,13 +215,6 @@ class DeepFeverPreTrainedModel(PreTrainedModel):
                     init.copy_(tensor, reference[prefix + name])
         elif isinstance(module, nn.Linear):
             module.reset_parameters()  # torch.nn.init calls: loaded tensors are skipped under transformers' guard
-
-    @torch.no_grad()
-    def initialize_weights(self) -> None:
-        try:
-            super().initialize_weights()
-        finally:
-            release_timm_references(self)
 
     def load_backbone_pretrained_weights(self) -> None:
         """Copy timm's pretrained weights for `config.backbone` into the backbone (downloads through timm).

@@ -31,7 +31,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_deepfever import VALENCE_AROUSAL
 from .configuration_deepfever_av import DeepFeverAVConfig
-from .modeling_deepfever import DeepFeverModel, ccc_loss, release_timm_references
+from .modeling_deepfever import DeepFeverModel, ReleasesTimmReferences, ccc_loss
 
 # Written into config.auto_map on save so that the saved folder loads through remote code without the package.
 _AUTO_MAP = {
@@ -200,7 +200,7 @@ def _encode_real_rows(encode: Any, rows: torch.Tensor, valid: torch.Tensor, widt
     return torch.where(valid[:, None], encode(rows).to(rows.dtype), torch.zeros((), dtype=rows.dtype, device=rows.device))
 
 
-class DeepFeverAVPreTrainedModel(PreTrainedModel):
+class DeepFeverAVPreTrainedModel(ReleasesTimmReferences, PreTrainedModel):
     config_class = DeepFeverAVConfig
     base_model_prefix = "deepfever_av"
     main_input_name = "input_features"
@@ -235,13 +235,6 @@ class DeepFeverAVPreTrainedModel(PreTrainedModel):
         elif isinstance(module, DeepFeverAVModel):
             init.zeros_(module.missing_visual)
             init.zeros_(module.missing_audio)
-
-    @torch.no_grad()
-    def initialize_weights(self) -> None:
-        try:
-            super().initialize_weights()
-        finally:
-            release_timm_references(self)
 
     def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
         # One folder serves AutoConfig and AutoModel through remote code, like the visual model.
