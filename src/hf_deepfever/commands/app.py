@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .shared_arguments import add_photo_detector_argument, command_parser
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "app",
-        help="Serve the web app (photo: faces, expressions, valence/arousal, nearest expressions; video: traces).",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Serve the web app (photo: faces, expressions, valence/arousal, nearest expressions; video: traces)."
+    parser = command_parser(subparsers, "app", summary, __doc__)
     parser.add_argument("--model", required=True, help="A saved DeepFEVER expression model or DeepFEVER-AV model (folder or Hub id).")
     parser.add_argument("--index", default=None, help="An index folder (deepfever index) of vectors from the same model.")
     parser.add_argument("--av-model", default=None, help="A DeepFEVER-AV model for the video tab when --model is an image model.")
-    parser.add_argument("--detector", default="auto", help="Face detector: auto (default), haar, dlib, yunet:/path/model.onnx.")
+    add_photo_detector_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="Address to serve on (default 127.0.0.1: this machine only).")
     parser.add_argument("--port", type=int, default=7860, help="Port (default 7860).")
     parser.set_defaults(func=run)

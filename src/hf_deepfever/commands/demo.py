@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .shared_arguments import command_parser
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the whole recipe on the synthetic demo corpus (teacher, distilled student, evaluation, plots)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "run the whole recipe on the synthetic demo corpus (teacher, distilled student, evaluation, plots)"
+    parser = command_parser(subparsers, "demo", summary, __doc__)
     parser.add_argument("--output_dir", default="demo_output", help="where the corpus, models, plots and results go")
     parser.add_argument(
         "--size", choices=("tiny", "small", "medium"), default=None,

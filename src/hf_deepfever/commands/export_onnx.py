@@ -12,21 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .shared_arguments import add_trust_remote_code_argument, command_parser
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "export-onnx",
-        help="Export a DeepFEVER model to ONNX (checked against PyTorch with onnxruntime).",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Export a DeepFEVER model to ONNX (checked against PyTorch with onnxruntime)."
+    parser = command_parser(subparsers, "export-onnx", summary, __doc__)
     parser.add_argument("--model", required=True, help="A saved DeepFEVER folder or a Hub repo id.")
     parser.add_argument("--output", required=True, help="The .onnx file to write.")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17).")
     parser.add_argument(
         "--tolerance", type=float, default=1e-4, help="Largest accepted |onnxruntime - PyTorch| (default: 1e-4)."
     )
-    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    add_trust_remote_code_argument(parser)
     parser.set_defaults(func=run)
 
 

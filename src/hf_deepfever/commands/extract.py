@@ -25,17 +25,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .shared_arguments import (
+    add_device_argument,
+    add_min_face_size_argument,
+    add_trust_remote_code_argument,
+    command_parser,
+)
+
 OUTPUT_FORMATS = (".parquet", ".csv")
 DEFAULT_SHARD_SIZE = 10_000
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "extract",
-        help="Extract expression vectors (and expression, valence, arousal) from images.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Extract expression vectors (and expression, valence, arousal) from images."
+    parser = command_parser(subparsers, "extract", summary, __doc__)
     parser.add_argument("paths", nargs="*", help="Image files and/or folders (searched recursively).")
     parser.add_argument("--model", required=True, help="A saved DeepFEVER folder or a Hub repo id.")
     parser.add_argument(
@@ -55,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
     faces = parser.add_argument_group("face detection")
     faces.add_argument("--detect-faces", action="store_true", help="Detect faces: one row per face (0 = largest).")
     faces.add_argument("--detector", default="auto", help="auto (default), dlib, haar, yunet or yunet:PATH.")
-    faces.add_argument("--min-face-size", type=float, default=None, help="Smallest face kept, in pixels (default 40).")
+    add_min_face_size_argument(faces)
     faces.add_argument("--max-faces", type=int, default=None, help="Keep the N largest faces of an image.")
     folder = parser.add_argument_group("folder output")
     folder.add_argument(
@@ -67,7 +70,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="Images per forward pass (default: 4 on CPU, 64 on accelerators)."
     )
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
+    add_device_argument(parser)
     parser.add_argument(
         "--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
         help="Model weights dtype (another than float32 runs in PyTorch).",
@@ -90,7 +93,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--skip-bad", action="store_true", help="Skip unreadable images (counted at the end) instead of stopping."
     )
-    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    add_trust_remote_code_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -22,14 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .shared_arguments import command_parser
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "index",
-        help="Build an expression index (faiss) from the output of deepfever extract.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Build an expression index (faiss) from the output of deepfever extract."
+    parser = command_parser(subparsers, "index", summary, __doc__)
     parser.add_argument("vectors", help="The output of deepfever extract: a .parquet/.csv table or a folder of .parquet shards.")
     parser.add_argument("--output", required=True, help="The index folder to write (replaced if it is an index).")
     parser.add_argument(

@@ -22,22 +22,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .shared_arguments import (
+    add_device_argument,
+    add_photo_detector_argument,
+    add_trust_remote_code_argument,
+    command_parser,
+)
+
 TABLE_SUFFIXES = (".parquet", ".csv")
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "similar",
-        help="Find the indexed faces whose expression is nearest to a query image or table row.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Find the indexed faces whose expression is nearest to a query image or table row."
+    parser = command_parser(subparsers, "similar", summary, __doc__)
     parser.add_argument("query", nargs="+", help="Image files, or a vectors table/folder (then give --row).")
     parser.add_argument("--index", required=True, help="An index folder written by deepfever index.")
     parser.add_argument("--k", type=int, default=10, help="Neighbours per query face (default 10).")
     parser.add_argument("--detect-faces", action="store_true", help="Query with every face of the image, not only the largest.")
     parser.add_argument("--whole-image", action="store_true", help="Query with the whole image (no face detection).")
-    parser.add_argument("--detector", default="auto", help="Face detector: auto (default), haar, dlib, yunet:/path/model.onnx.")
+    add_photo_detector_argument(parser)
     parser.add_argument(
         "--row", action="append", default=None,
         help="With a table QUERY: a row number, or an image path of the table (repeat for several rows).",
@@ -45,8 +48,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--include-self", action="store_true", help="With a table QUERY: keep the row itself in its results.")
     parser.add_argument("--model", default=None, help="The model to embed an image with (default: the index's own).")
     parser.add_argument("--sheet", default=None, help="Also draw a contact sheet (.png, .jpg, .pdf, .svg).")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
-    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    add_device_argument(parser)
+    add_trust_remote_code_argument(parser)
     parser.set_defaults(func=run)
 
 

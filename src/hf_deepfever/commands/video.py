@@ -22,25 +22,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .shared_arguments import (
+    add_device_argument,
+    add_min_face_size_argument,
+    add_trust_remote_code_argument,
+    command_parser,
+)
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "video",
-        help="Trace of a face video every 40 ms (DeepFEVER-AV: valence/arousal; image model: expressions too), CSV and plot.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "Trace of a face video every 40 ms (DeepFEVER-AV: valence/arousal; image model: expressions too), CSV and plot."
+    parser = command_parser(subparsers, "video", summary, __doc__)
     parser.add_argument("file", help="A video file (mp4, mkv, avi, mov ...) or, for DeepFEVER-AV, an audio-only file.")
     parser.add_argument("--model", required=True, help="A saved DeepFEVER-AV or DeepFEVER image model folder, or a Hub repo id.")
     parser.add_argument("--output", required=True, help="Output CSV of the trace.")
     parser.add_argument("--plot", default=None, help="Also draw the trace over time into this image (.png, .pdf, .svg).")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps, ...")
+    add_device_argument(parser)
     parser.add_argument(
         "--face-detector", default="auto", metavar="NAME",
         help="auto (best installed: yunet if HF_DEEPFEVER_YUNET is set, dlib, haar; else a centre crop with a warning), "
              "haar, dlib, yunet:PATH (a YuNet .onnx file you supply) or centre (default: auto).",
     )
-    parser.add_argument("--min-face-size", type=float, default=None, help="Smallest face kept, in pixels (default 40).")
+    add_min_face_size_argument(parser)
     parser.add_argument(
         "--chunk-seconds", type=float, default=60.0,
         help="DeepFEVER-AV: run the model on windows of this length (bounds memory on long videos; default 60).",
@@ -49,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
         "--warmup-seconds", type=float, default=10.0,
         help="DeepFEVER-AV: context on each side of a window, run and discarded, so windows join without seams (default 10).",
     )
-    parser.add_argument("--trust-remote-code", action="store_true", help="Allow the model's own code from the Hub.")
+    add_trust_remote_code_argument(parser)
     parser.set_defaults(func=run)
 
 
