@@ -28,26 +28,8 @@ from typing import Union
 
 import numpy as np
 
-from ..core.corpus_layouts import (
-    AFFECTNET_AUTOMATIC_IMAGES,
-    AFFECTNET_AUTOMATIC_LISTS,
-    AFFECTNET_COLUMNS,
-    AFFECTNET_LIST_FILES,
-    AFFECTNET_MANUAL_IMAGES,
-    AFFECTNET_MANUAL_LISTS,
-    AFFECTNET_NULL,
-    FEC_IMAGES_FOLDER,
-    FEC_LIST_FILES,
-    FEC_LISTS_FOLDER,
-    RAFDB_ALIGNED_IMAGES,
-    RAFDB_ALIGNED_SUFFIX,
-    RAFDB_BASIC,
-    RAFDB_LIST_FILE,
-    RAFDB_ORIGINAL_IMAGES,
-    RECOLA_DIMENSIONS,
-    RECOLA_FOLDERS,
-    RECOLA_LAYOUTS,
-)
+from ..core import corpus_layouts
+from ..core.corpus_layouts import *  # noqa: F403  the publishers' names: used here, and re-exported for fixtures
 from ..core.files import atomic_output
 from ..data.fec import fec_image_filename
 
@@ -296,25 +278,10 @@ def write_wav(path: PathLike, samples: np.ndarray, sample_rate: int) -> Path:
 
 
 __all__ = [
-    "AFFECTNET_AUTOMATIC_IMAGES",
-    "AFFECTNET_AUTOMATIC_LISTS",
-    "AFFECTNET_COLUMNS",
+    *corpus_layouts.__all__,
     "AFFECTNET_HEADER",
-    "AFFECTNET_LIST_FILES",
-    "AFFECTNET_MANUAL_IMAGES",
-    "AFFECTNET_MANUAL_LISTS",
-    "AFFECTNET_NULL",
-    "FEC_IMAGES_FOLDER",
-    "FEC_LISTS_FOLDER",
-    "FEC_LIST_FILES",
-    "RAFDB_ALIGNED_IMAGES",
-    "RAFDB_BASIC",
-    "RAFDB_LIST_FILE",
-    "RAFDB_ORIGINAL_IMAGES",
-    "RECOLA_DIMENSIONS",
     "RECOLA_GOLD_STANDARD",
     "RECOLA_LABEL_STEP_S",
-    "RECOLA_LAYOUTS",
     "RECOLA_RATER_NAMES",
     "affectnet_images_dir",
     "affectnet_list_path",
