@@ -16,7 +16,8 @@ from corpus_layouts import affectnet_row, fec_row, skip_counts, write_image, wri
 from datasets import Image
 
 from hf_deepfever.data import load_affectnet, load_face_folder, load_fec, load_rafdb, load_recola
-from hf_deepfever.data._common import iter_line_batches, parse_floats, parse_ints
+from hf_deepfever.data._fields import parse_floats, parse_ints
+from hf_deepfever.data._lines import iter_line_batches
 from hf_deepfever.synthetic import layouts
 
 LONG_LINE_BYTES = 9 << 20  # over the 8 MiB that used to stop Arrow's reader

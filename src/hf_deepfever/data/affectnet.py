@@ -49,21 +49,17 @@ from ._common import (
     SkipCounts,
     concat_columns,
     count_file_statuses,
-    field,
     find_folder,
-    has_null_literal,
     image_column,
     is_inside,
-    iter_line_batches,
     load_with_cache,
     make_dataset,
-    parse_floats,
-    parse_ints,
     require_dir,
     require_file,
-    split_fields,
 )
+from ._fields import field, has_null_literal, parse_floats, parse_ints, split_fields
 from ._image_headers import HEADER_TOO_LARGE, HEADER_UNREADABLE, read_image_sizes
+from ._lines import iter_line_batches
 
 logger = logging.getLogger(__name__)
 

@@ -47,18 +47,14 @@ from ._common import (
     BuildContext,
     SkipCounts,
     concat_columns,
-    field,
-    has_null_literal,
     image_column,
-    iter_line_batches,
     load_with_cache,
     make_dataset,
-    parse_floats,
-    parse_ints,
     require_dir,
     require_file,
-    split_fields,
 )
+from ._fields import field, has_null_literal, parse_floats, parse_ints, split_fields
+from ._lines import iter_line_batches
 
 
 

@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 
 from ..core.corpus_layouts import FEC_IMAGES_FOLDER, FEC_LISTS_FOLDER
 from ..core.files import atomic_output, atomic_write_bytes, atomic_write_json, read_regular_text
-from ._common import iter_line_batches, split_fields
+from ._fields import split_fields
+from ._lines import iter_line_batches
 from .fec import LIST_FILES, fec_image_filename
 
 logger = logging.getLogger(__name__)

@@ -39,16 +39,14 @@ from ._common import (
     REASON_NUMBER,
     BuildContext,
     count_file_statuses,
-    field,
-    has_null_literal,
     image_column,
-    iter_line_batches,
     load_with_cache,
     make_dataset,
-    parse_ints,
     require_dir,
     require_file,
 )
+from ._fields import field, has_null_literal, parse_ints
+from ._lines import iter_line_batches
 
 CORPUS = "RAF-DB"
 

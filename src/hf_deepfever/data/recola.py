@@ -50,10 +50,9 @@ from ._common import (
     is_inside,
     load_with_cache,
     make_dataset,
-    parse_floats,
     require_dir,
-    split_fields,
 )
+from ._fields import parse_floats, split_fields
 
 CORPUS = "RECOLA"
 SPLITS = ("train", "dev", "test")
