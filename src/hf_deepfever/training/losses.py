@@ -16,15 +16,19 @@ data-dependent Python branch, so there is no host-device synchronisation on acce
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
 
-from ..models.deepfever.configuration_deepfever import DeepFeverConfig
 from ..models.deepfever.modeling_deepfever import ccc_loss as model_ccc_loss
 from ..models.deepfever.modeling_deepfever import expression_cross_entropy as model_expression_cross_entropy
 from ..models.deepfever.modeling_deepfever import expression_recognition_loss
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -42,45 +46,51 @@ def _as_index_tensor(values: torch.Tensor | Sequence[int], device: torch.device)
     return torch.as_tensor(values, device=device).long().reshape(-1)
 
 
-def ccc_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8, reduction: str = "mean"
-) -> torch.Tensor:
+def _autocast_off(model_loss: Callable[P, R], name: str, doc: str) -> Callable[P, R]:
+    """``model_loss``, a loss of ``modeling_deepfever.py``, run with autocast off on the device of its first argument
+    (a tensor), named ``name`` and documented by ``doc`` here; its signature stays the model's."""
+
+    @functools.wraps(model_loss)
+    def in_full_precision(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _full_precision(args[0].device):
+            return model_loss(*args, **kwargs)
+
+    in_full_precision.__name__ = in_full_precision.__qualname__ = name
+    in_full_precision.__module__ = __name__
+    in_full_precision.__doc__ = doc
+    return in_full_precision
+
+
+ccc_loss = _autocast_off(
+    model_ccc_loss,
+    "ccc_loss",
     """``1 - CCC`` averaged over the output columns that have at least two valid (non-NaN, unmasked) targets.
 
-    The one CCC of the package (:func:`~hf_deepfever.models.deepfever.modeling_deepfever.ccc_loss`, which
-    the models' own ``loss`` uses too), computed here with autocast off. ``pred`` and ``target`` are
-    ``(N, D)`` or ``(B, T, D)``; ``mask`` (``(N,)`` or ``(B, T)``) marks real rows. With no usable column the
-    loss is 0, with a defined, zero gradient. ``reduction="none"`` gives the ``(D,)`` per-column values.
-    """
-    with _full_precision(pred.device):
-        return model_ccc_loss(pred, target, mask, eps, reduction)
+The one CCC of the package (:func:`~hf_deepfever.models.deepfever.modeling_deepfever.ccc_loss`, which
+the models' own ``loss`` uses too), computed here with autocast off. ``pred`` and ``target`` are
+``(N, D)`` or ``(B, T, D)``; ``mask`` (``(N,)`` or ``(B, T)``) marks real rows. With no usable column the
+loss is 0, with a defined, zero gradient. ``reduction="none"`` gives the ``(D,)`` per-column values.
+""",
+)
 
-
-def expression_cross_entropy(
-    logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor | None = None
-) -> torch.Tensor:
+expression_cross_entropy = _autocast_off(
+    model_expression_cross_entropy,
+    "expression_cross_entropy",
     """Cross-entropy on expression logits ``(N, C)`` with optional class weights, over rows with a label.
 
-    ``loss = Σ_i w[y_i]·(-log softmax(logits_i)[y_i]) / Σ_i w[y_i]`` over rows with ``y_i >= 0`` (a negative label,
-    e.g. -100, marks a row without one; PyTorch's weighted mean); 0 with a zero gradient when no row has a label.
-    Labels must lie below ``C``. The model's own function, with autocast off.
-    """
-    with _full_precision(logits.device):
-        return model_expression_cross_entropy(logits, labels, class_weights)
+``loss = Σ_i w[y_i]·(-log softmax(logits_i)[y_i]) / Σ_i w[y_i]`` over rows with ``y_i >= 0`` (a negative label,
+e.g. -100, marks a row without one; PyTorch's weighted mean); 0 with a zero gradient when no row has a label.
+Labels must lie below ``C``. The model's own function, with autocast off.
+""",
+)
 
-
-def supervised_loss(
-    logits: torch.Tensor,
-    valence_arousal: torch.Tensor,
-    labels: torch.Tensor | None,
-    valence_arousal_targets: torch.Tensor | None,
-    config: DeepFeverConfig,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+supervised_loss = _autocast_off(
+    expression_recognition_loss,
+    "supervised_loss",
     """The loss ``DeepFeverForExpressionRecognition`` returns for these targets and ``config`` (its class weights,
-    ``valence_arousal_loss`` and ``valence_arousal_loss_weight``), with autocast off: ``(loss, terms)`` with
-    ``terms["expression"]`` / ``terms["valence_arousal"]`` for the targets given."""
-    with _full_precision(logits.device):
-        return expression_recognition_loss(logits, valence_arousal, labels, valence_arousal_targets, config)
+``valence_arousal_loss`` and ``valence_arousal_loss_weight``), with autocast off: ``(loss, terms)`` with
+``terms["expression"]`` / ``terms["valence_arousal"]`` for the targets given.""",
+)
 
 
 def class_weights_from_counts(counts: torch.Tensor | Sequence[float], *, power: float = 1.0) -> torch.Tensor:
