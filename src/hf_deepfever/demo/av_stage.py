@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..core.vocabulary import VALENCE_AROUSAL
+from ..inference.engines import torch_threads
 from ..training.av import main as train_av
 from ..training.av_references import fusion_verdict
 
@@ -27,19 +26,6 @@ _DEMO_STEPS = {"full": 150, "quick": 2}
 _DEMO_THREADS = 1
 """Torch threads of the stage: its operations are too small to share (on the loaded 2-core machine a step took
 13x longer on two threads than on one), and one thread gives the same figures whatever the machine's cores."""
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` torch threads, then restore the caller's number."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def demo_stage_arguments(

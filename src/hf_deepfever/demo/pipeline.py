@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import JSON_MAX_BYTES, read_regular_text
+from .environment import describe_environment, reproducible_torch
 from .run import DEMO_MARKER, MODEL_NAMES, DemoRun, Stage
 from .settings import DemoSettings
 from .stages import DEMO_STAGES
@@ -45,17 +46,19 @@ def run_demo(
     run = DemoRun(output_dir=Path(output_dir).absolute(), settings=settings, log=log)
     _prepare_output_dir(run.output_dir)
     run.results["settings"] = settings.to_dict()
+    run.results["environment"] = describe_environment(settings.torch_threads)
     stages = list(DEMO_STAGES if stages is None else stages)
     started = time.perf_counter()
-    for position, stage in enumerate(stages, start=1):
-        log(f"\n[{position}/{len(stages)}] {stage.name}: {stage.description}")
-        wall, cpu = time.perf_counter(), _cpu_seconds()
-        stage.run(run)
-        run.timings[stage.name] = {
-            "wall_s": round(time.perf_counter() - wall, 2),
-            "cpu_s": round(_cpu_seconds() - cpu, 2),
-        }
-        log(f"[{position}/{len(stages)}] {stage.name} done in {run.timings[stage.name]['wall_s']:.1f} s")
+    with reproducible_torch(settings.torch_threads):
+        for position, stage in enumerate(stages, start=1):
+            log(f"\n[{position}/{len(stages)}] {stage.name}: {stage.description}")
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            stage.run(run)
+            run.timings[stage.name] = {
+                "wall_s": round(time.perf_counter() - wall, 2),
+                "cpu_s": round(_cpu_seconds() - cpu, 2),
+            }
+            log(f"[{position}/{len(stages)}] {stage.name} done in {run.timings[stage.name]['wall_s']:.1f} s")
     run.timings["total"] = {"wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(sum(t["cpu_s"] for t in run.timings.values()), 2)}
     table = write_results(run)
     log("\n" + table)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.files import atomic_write_text
+from .environment import environment_line
 
 if TYPE_CHECKING:
     from .run import DemoRun
@@ -137,6 +138,8 @@ def write_results(run: DemoRun) -> str:
         f"of {settings.teacher_batch_size} faces (+ FEC triplets); students `{settings.student_backbone}` on "
         f"{settings.student_image_size}px crops, {settings.student_steps} steps of {settings.batch_size} faces; "
         f"corpus size `{settings.corpus_size}`, seed {settings.seed}, no pretrained weights.",
+        "",
+        f"Environment (the figures depend on it): {environment_line(run.results.get('environment', {}))}",
         "",
         table,
         "",

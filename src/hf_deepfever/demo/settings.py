@@ -31,6 +31,9 @@ class DemoSettings:
     warmup_steps: int = 20
     weight_decay: float = 0.05
     dataloader_num_workers: int = 1
+    # Torch threads of every stage (the DeepFEVER-AV stage uses one): the figures depend on the thread count, not
+    # on the machine's cores, so any machine with the lock's versions (and the same CPU kind) gives the same table.
+    torch_threads: int = 2
     # A few hundred CPU steps are too few for augmented crops to pay off; the recipe's augmentation stays on by
     # default in the training scripts themselves.
     augment: bool = False
