@@ -14,7 +14,8 @@ import warnings
 from types import ModuleType
 from typing import Any
 
-# Module paths of version 0.1 -> where that code lives now (relative to the package). Removed in 0.3.
+# Module paths of version 0.1 (and search.photo_faces of 0.2) -> where that code lives now (relative to the
+# package). Removed in 0.3.
 MOVED_MODULES = {
     "configuration_deepfever": "models.deepfever.configuration_deepfever",
     "modeling_deepfever": "models.deepfever.modeling_deepfever",
@@ -32,6 +33,7 @@ MOVED_MODULES = {
     "data.demo_faces": "synthetic.faces",
     "data.demo_image_corpora": "synthetic.image_corpora",
     "data.demo_recola": "synthetic.recola",
+    "search.photo_faces": "core.face_front_end",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.images import ImageFileError
-from ..search.photo_faces import VisualModel, analyse_photo, load_visual_model
+from ..core.face_front_end import VisualModel, analyse_photo, load_visual_model
 from . import views
 
 NEIGHBOURS_PER_FACE = 6
@@ -112,7 +112,7 @@ class ExpressionApp:
         import numpy as np
 
         from ..search.contact_sheet import face_tile
-        from ..search.photo_faces import upright_photo
+        from ..core.face_front_end import upright_photo
 
         result = self.index.search(np.stack([face.vector for face in faces]), NEIGHBOURS_PER_FACE, model=self.identity)
         items = []

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..search.photo_faces import PhotoFace
+from ..core.face_front_end import PhotoFace
 
 FACE_TABLE_HEADERS = ["face", "expression", "probability", "valence", "arousal", "box (x, y, w, h)"]
 _BOX_COLOURS = ("#e4572e", "#29335c", "#17bebb", "#ffc914", "#76b041", "#a05195", "#2e86ab", "#f18f01")

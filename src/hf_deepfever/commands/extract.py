@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..core.loading import load_model_and_processor
+    from ..core.vocabulary import MODEL_METADATA_KEY
     from ..inference import FaceDetection, default_batch_size, prepare_engine, usable_cores
     from ..inference.work_split import calling_process_threads, split_work
     from ..inference.devices import validate_runtime_arguments
@@ -175,7 +176,6 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.processes import current_processes, launched_world
     from ..inference.shards import ShardFolder, is_folder_output
     from ..inference.tables import RowLayout
-    from ..search.identity import MODEL_METADATA_KEY
 
     device = validate_runtime_arguments(args)  # --device, --num-threads, --num-workers, --batch-size: checked first
     engine_name = _check_options(args)

@@ -140,7 +140,7 @@ def _visual_model(args: argparse.Namespace, index: Any) -> tuple[Any, Any]:
     """The model to embed query images with (the index's own unless --model) and its identity, checked."""
     from ..inference.devices import checked_device
     from ..search.identity import model_fingerprint
-    from ..search.photo_faces import load_visual_model
+    from ..core.face_front_end import load_visual_model
 
     name = args.model or index.model.name
     if not name:
@@ -152,7 +152,7 @@ def _visual_model(args: argparse.Namespace, index: Any) -> tuple[Any, Any]:
 
 def _image_queries(args: argparse.Namespace, query: Path, index: Any, visual_and_identity: tuple[Any, Any]) -> list[dict[str, Any]]:
     """Query entries from the faces of an image, embedded with the index's model."""
-    from ..search.photo_faces import analyse_photo
+    from ..core.face_front_end import analyse_photo
 
     visual, identity = visual_and_identity
     index_has_boxes = "face_x" in index.rows.column_names and index.rows["face_x"].null_count < len(index)

@@ -1,12 +1,15 @@
-"""The faces of a photo as model outputs: find them, crop them with the model's processor, run the model.
+"""The face front end: the faces of a photo found (detector), aligned and cropped (the model's processor), and run
+through the model. It sits in ``core/`` so that ``inference/``, ``search/``, ``app/`` and ``video/`` may all use it.
 
-``deepfever similar`` and the web app turn a user's photo into query vectors here, by the rule of the
-``face-expression`` pipeline (:mod:`hf_deepfever.models.deepfever.pipeline_face_expression`): the upright RGB
-image, :func:`detect_faces` for the boxes (largest first), and one processor call for every face with
-``face_boxes`` (and ``face_landmarks`` when the processor takes them). Unlike the pipeline it also serves models
-without expression heads (a bare extractor, DeepFEVER-AV's visual stream), which give vectors only.
+``deepfever extract --detect-faces``, ``deepfever similar`` and the web app turn a photo into model inputs and
+outputs here, by the rule of the ``face-expression`` pipeline
+(:mod:`hf_deepfever.models.deepfever.pipeline_face_expression`): the upright RGB image, :func:`detect_faces` for
+the boxes (largest first), and one processor call for every face with ``face_boxes`` (and ``face_landmarks`` when
+the processor takes them). Unlike the pipeline it also serves models without expression heads (a bare extractor,
+DeepFEVER-AV's visual stream), which give vectors only.
 
-:func:`find_faces` is the one place a detector is called.
+:func:`find_faces` is the one place a detector is called for photos (a video's main face is followed by
+:mod:`hf_deepfever.video.faces`). Until 0.3 the old path ``hf_deepfever.search.photo_faces`` is a deprecated alias.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.images import open_image
+from .images import open_image
 
 
 @dataclass
@@ -62,7 +65,7 @@ def load_visual_model(name_or_path: str, *, device: Any = None, trust_remote_cod
     """Load a DeepFEVER image model (with its heads when saved with them) or a DeepFEVER-AV model's visual stream."""
     from transformers import AutoConfig
 
-    from ..core.loading import load_model_and_processor
+    from .loading import load_model_and_processor
 
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if getattr(config, "model_type", None) == "deepfever-av":

@@ -65,6 +65,12 @@ DATASET_KIND_KEY = "dataset_kind"
 SYNTHETIC_DEMO = "synthetic-demo"
 REAL = "real"
 
+# --- which model made a vectors table ----------------------------------------------------------------
+
+MODEL_METADATA_KEY = "hf_deepfever.model"
+"""Key of the model identity (JSON of ``ModelIdentity.to_dict``, :mod:`hf_deepfever.search.identity`) in a vectors
+table's Parquet metadata: ``inference/`` writes it, ``search/`` reads it."""
+
 __all__ = [
     "AFFECTNET_EXPRESSIONS",
     "CHECKPOINTS_FOLDER",
@@ -73,6 +79,7 @@ __all__ = [
     "EVAL_RESULTS_NAME",
     "FEC_TRIPLET_TYPES",
     "IMAGE_EXTENSIONS",
+    "MODEL_METADATA_KEY",
     "RAFDB_EXPRESSIONS",
     "RAFDB_TO_AFFECTNET",
     "REAL",

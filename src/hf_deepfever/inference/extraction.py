@@ -103,7 +103,7 @@ def prepare_image(processor: Any, image: Any, box: Any = None, faces: FaceDetect
         pixels = processor(image, return_tensors="pt", **kwargs)["pixel_values"]
         return PreparedImage(pixels, None if box is None else [tuple(box)])
     from ..models.deepfever.face_detection_deepfever import upright_rgb_array
-    from ..search.photo_faces import face_pixel_values, find_faces
+    from ..core.face_front_end import face_pixel_values, find_faces
 
     found = find_faces(upright_rgb_array(image), detector=faces.detector, min_face_size=faces.min_face_size)
     found = found[: faces.max_faces] if faces.max_faces is not None else found

@@ -7,7 +7,7 @@ leaves at most a hidden temporary file. A chunk without rows (every input skippe
 ``.part-{k:06d}.empty.json`` instead: ``datasets`` cannot read a Parquet file of zero rows.
 
 ``.manifest.json`` (hidden, because ``datasets.load_dataset("parquet", data_dir=DIR)`` reads every other file)
-holds the run: the model's identity (``"model"``, as :meth:`~hf_deepfever.search.identity.ModelIdentity.to_dict`),
+holds the run: the model's identity (``"model"``, as ``ModelIdentity.to_dict()``),
 what the inputs are, the shard size and the settings that decide the rows, and a digest of all that (``"run"``).
 Every shard carries the same digest (and the model) in its Parquet metadata. A rerun with the same digest skips the
 chunks already there; a folder of another run (other model, inputs, shard size or face settings) is refused unless
@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..core.files import atomic_output, atomic_write_json, is_temporary_name
+from ..core.vocabulary import MODEL_METADATA_KEY
 
 MANIFEST_NAME = ".manifest.json"
 RUN_METADATA_KEY = "hf_deepfever.run"
@@ -159,8 +160,6 @@ class ShardFolder:
 
     # -- writing ---------------------------------------------------------------------------------------------
     def metadata(self, chunk: int | None = None) -> dict[str, Any]:
-        from ..search.identity import MODEL_METADATA_KEY
-
         metadata: dict[str, Any] = {MODEL_METADATA_KEY: self.model, RUN_METADATA_KEY: self.digest}
         if chunk is not None:
             metadata[SHARD_METADATA_KEY] = {"chunk": chunk}

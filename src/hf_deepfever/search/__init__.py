@@ -3,7 +3,8 @@
 - :class:`ExpressionIndex` (``index.py``): build / save / load / search, cosine distance, exact or approximate.
 - :func:`read_vectors` (``vectors_table.py``): the output of ``deepfever extract``, one table or a folder of shards.
 - :func:`model_fingerprint` / :class:`ModelIdentity` (``identity.py``): which model made a set of vectors.
-- :func:`analyse_photo` (``photo_faces.py``): a photo's faces as model outputs (the query side).
+- :func:`analyse_photo` (from :mod:`hf_deepfever.core.face_front_end`): a photo's faces as model outputs (the
+  query side).
 - :func:`draw_contact_sheet` (``contact_sheet.py``): the query and its neighbours as face crops.
 
 Names are imported on first use, so ``import hf_deepfever.search`` costs nothing until one is used.
@@ -23,7 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ".identity": (
             "ModelIdentity", "ModelMismatchError", "MODEL_METADATA_KEY", "model_fingerprint", "identity_of_loaded_model",
         ),
-        ".photo_faces": ("analyse_photo", "find_faces", "PhotoAnalysis", "PhotoFace"),
+        "..core.face_front_end": ("analyse_photo", "find_faces", "PhotoAnalysis", "PhotoFace"),
         ".contact_sheet": ("draw_contact_sheet", "SheetQuery"),
     },
 )
@@ -33,5 +34,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .contact_sheet import SheetQuery, draw_contact_sheet
     from .identity import MODEL_METADATA_KEY, ModelIdentity, ModelMismatchError, identity_of_loaded_model, model_fingerprint
     from .index import AUTO_APPROXIMATE_FROM, INDEX_KINDS, ExpressionIndex, Neighbour, SearchResult
-    from .photo_faces import PhotoAnalysis, PhotoFace, analyse_photo, find_faces
+    from ..core.face_front_end import PhotoAnalysis, PhotoFace, analyse_photo, find_faces
     from .vectors_table import VectorsTable, read_vectors

@@ -52,7 +52,7 @@ def face_tile(rgb: np.ndarray, box: Sequence[float] | None, side: int = TILE) ->
 
 def _tile_of(path: str | None, image: np.ndarray | None, box: Any) -> tuple[np.ndarray | None, str | None]:
     from ..core.images import ImageFileError
-    from .photo_faces import upright_photo
+    from ..core.face_front_end import upright_photo
 
     if image is None:
         if path is None:

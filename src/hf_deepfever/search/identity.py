@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import open_regular_file, read_json_object, read_regular_text
-
-MODEL_METADATA_KEY = "hf_deepfever.model"
-"""Key of the model identity (JSON of :meth:`ModelIdentity.to_dict`) in a vectors table's Parquet metadata."""
+from ..core.vocabulary import MODEL_METADATA_KEY  # re-exported: the key the vectors of a model are recorded under
 
 CONFIG_NAME = "config.json"
 PROCESSOR_CONFIG_NAME = "preprocessor_config.json"
