@@ -1,9 +1,12 @@
 """The package's layout holds: light imports, Auto registration in either import order, deprecated 0.1
-module paths, one-way dependencies between the sub-packages, and stand-alone model files."""
+module paths, one-way dependencies between the sub-packages, stand-alone model files, and few repeated pieces."""
 
 from __future__ import annotations
 
 import ast
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,13 +115,14 @@ def _files(subpackage: str) -> list[Path]:
 @pytest.mark.parametrize(
     ("subpackage", "forbidden"),
     [
-        ("core", ("data", "synthetic", "training", "inference", "hub", "video", "demo", "commands")),
+        ("core", ("data", "synthetic", "training", "inference", "hub", "video", "search", "app", "demo", "commands")),
         ("data", ("synthetic", "training", "inference", "hub", "video", "demo", "commands")),
         ("hub", ("training", "inference", "video", "demo", "commands", "synthetic")),
         ("training", ("demo", "commands", "synthetic", "hub")),
         ("synthetic", ("training", "inference", "hub", "video", "demo", "commands")),
-        ("inference", ("training", "demo", "commands", "hub", "synthetic")),
-        ("video", ("demo", "commands", "hub", "synthetic")),
+        # The face front end and the model-identity key live in core/: extraction and video never need search/.
+        ("inference", ("training", "demo", "commands", "hub", "synthetic", "search", "app")),
+        ("video", ("demo", "commands", "hub", "synthetic", "search", "app")),
         ("search", ("data", "synthetic", "training", "inference", "hub", "video", "demo", "commands", "app")),
         ("app", ("training", "demo", "hub", "synthetic", "data", "commands")),
     ],
@@ -181,3 +185,30 @@ def test_no_import_cycles_between_modules_at_import_time():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+# ------------------------------------------------------------------------------------------- repetition
+
+MOST_REPEATED_PAIRS = 8
+"""Pairs of places in src/ that `duplicates` finds alike, boilerplate aside; each one left is explained in
+ARCHITECTURE.md ("Alike, not the same"). Lower it when one goes; never raise it to let a copy in."""
+
+
+def test_src_repeats_itself_in_few_places():
+    """`duplicates --repo src` (a tool on PATH, not a Python package): at most MOST_REPEATED_PAIRS pairs that are
+    not boilerplate. Outside CI a missing tool skips the test, naming it; with CI=true it fails."""
+    if shutil.which("duplicates") is None:
+        reason = "the `duplicates` command is not on PATH"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    completed = subprocess.run(
+        ["duplicates", "--repo", "src", "--most", "200", "--seconds", "120"],
+        cwd=PACKAGE_DIR.parents[1], capture_output=True, text=True, timeout=300,
+    )
+    report = completed.stdout
+    assert "incomplete:" not in report, report[-3000:]
+    rows = [line for line in report.splitlines() if re.match(r"D\d+ ", line)]
+    assert "more pairs)" not in report, report[-3000:]  # --most cut the list: the count below would be short
+    repeated = [row for row in rows if "boilerplate" not in row]
+    assert len(repeated) <= MOST_REPEATED_PAIRS, "new repetition in src/:\n" + "\n".join(repeated)
