@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 
+from hf_deepfever.core.environment import library_versions
+from hf_deepfever.core.environment import processor_name as cpu_model
+
 
 def sync(device: torch.device | str | None = None) -> None:
     """Wait for queued accelerator work so that wall time covers it."""
@@ -114,19 +117,8 @@ def current_rss_mb() -> float:
         return peak_rss_mb()
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict[str, Any]:
-    """What the figures depend on: cores, CPU, torch/timm versions, threads, accelerator, date."""
+    """What the figures depend on: cores, CPU, torch/timm/transformers versions, threads, accelerator, date."""
     import timm
 
     info: dict[str, Any] = {
@@ -137,6 +129,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "timm": timm.__version__,
+        "transformers": library_versions(["transformers"])["transformers"],
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }

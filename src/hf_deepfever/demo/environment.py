@@ -7,9 +7,9 @@ import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from typing import Any
 
+from ..core.environment import library_versions, processor_name
 from ..inference.engines import torch_threads
 
 # The libraries whose releases move the demo's numbers (initialisation, kernels, resampling, the corpus drawing).
@@ -32,31 +32,14 @@ def reproducible_torch(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
-def _processor() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def describe_environment(threads: int) -> dict[str, Any]:
     """Versions, threads and processor of this run, as the demo's results record them."""
-    versions = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     return {
         "python": platform.python_version(),
         "platform": f"{sys.platform} {platform.machine()}",
-        "processor": _processor(),
+        "processor": processor_name(),
         "torch_threads": threads,
-        "versions": versions,
+        "versions": library_versions(_LIBRARIES),
     }
 
 
