@@ -4,17 +4,22 @@ Every variant is made from the one real photo in matplotlib's wheel (a dependenc
 EXIF orientation tag, a grayscale copy, a downscaled copy, a two-person composite, a face cut by the border, a copy
 with a corrupt EXIF block, and images without a face. The reference points were measured by hand on the original
 (512x600) photo, zoomed 3x with a 20 px grid.
+
+scikit-image's wheel (the dev extra) adds `astronaut.png`, a one-person photo with a suit badge dlib used to take
+for a face (`skimage_photo`: a skip without scikit-image, a failure under CI).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import PIL.Image
+import pytest
 
 SAMPLE_DATA = Path(matplotlib.get_data_path()) / "sample_data"
 GRACE_HOPPER = SAMPLE_DATA / "grace_hopper.jpg"
@@ -25,6 +30,11 @@ HAND_FACE_BOX = (163.0, 160.0, 195.0, 170.0)
 # As seen in the image: left eye's pupil, right eye's pupil, nose tip, left and right mouth corner.
 HAND_LANDMARKS = ((220.0, 192.0), (305.0, 187.0), (263.0, 240.0), (228.0, 277.0), (297.0, 273.0))
 
+# astronaut.png (512x512), measured the same way (zoomed 3x, 20 px grid): cheek to cheek (x 183-273), eyebrows to
+# chin (y 86-183). benchmarks/face_detection_precision.py holds the same box.
+ASTRONAUT_FACE_BOX = (183.0, 86.0, 90.0, 97.0)
+ASTRONAUT_BADGE = (127.0, 336.0, 90.0, 90.0)  # the suit's badge: dlib's box for it, margin 0.05
+
 EXIF_ORIENTATION = 0x0112
 # How the stored pixels are turned from the upright ones, so that the tag's rotation makes them upright again.
 _STORE_ROTATED = {3: PIL.Image.Transpose.ROTATE_180, 6: PIL.Image.Transpose.ROTATE_90, 8: PIL.Image.Transpose.ROTATE_270}
@@ -34,6 +44,27 @@ def grace_hopper() -> PIL.Image.Image:
     """The upright original, RGB, 512x600."""
     with PIL.Image.open(GRACE_HOPPER) as image:
         return image.convert("RGB")
+
+
+def skimage_photo(name: str) -> Path:
+    """A photo shipped in scikit-image's wheel (`skimage/data/<name>`); scikit-image is in the dev extra, so under
+    CI (`CI=true`) its absence is a failure, elsewhere a skip."""
+    try:
+        import skimage
+    except ImportError as error:
+        message = f"scikit-image (the dev extra) is not installed, so {name} is not here: {error}"
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    path = Path(skimage.__file__).parent / "data" / name
+    if not path.is_file():
+        pytest.fail(f"scikit-image {skimage.__version__} has no {path}", pytrace=False)
+    return path
+
+
+def box_centre(box) -> tuple[float, float]:
+    x, y, w, h = box
+    return (x + w / 2, y + h / 2)
 
 
 def iou(a, b) -> float:

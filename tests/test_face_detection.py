@@ -76,6 +76,26 @@ def test_dlib_box_is_the_one_dlib_itself_reports():
     assert face.box == pytest.approx((180, 139, 187, 187), abs=3)
 
 
+def test_the_default_detector_gives_one_face_on_one_person_photos():
+    # dlib (auto's choice here) also reports the astronaut's suit badge, at margin 0.05: under its default of 0.2.
+    (face,) = detect_faces(photos.skimage_photo("astronaut.png"))
+    assert photos.contains(photos.ASTRONAUT_FACE_BOX, photos.box_centre(face.box)), face.box
+    (face,) = detect_faces(photos.GRACE_HOPPER)
+    assert photos.contains(photos.HAND_FACE_BOX, photos.box_centre(face.box)), face.box
+
+
+@pytest.mark.skipif(not HAS_DLIB, reason="pip install dlib-bin")
+def test_dlib_default_threshold_drops_the_badge_and_can_be_lowered():
+    path = photos.skimage_photo("astronaut.png")
+    assert fd.DlibBackend.default_score_threshold == 0.2
+    (face,) = detect_faces(path, detector="dlib")
+    assert face.score > 1.0
+    face, badge = detect_faces(path, detector="dlib", score_threshold=0.0)  # dlib's own cut: the badge too
+    assert photos.contains(photos.ASTRONAUT_FACE_BOX, photos.box_centre(face.box))
+    assert photos.iou(badge.box, photos.ASTRONAUT_BADGE) >= 0.9 and 0.0 <= badge.score < 0.2
+    assert detect_faces(path, detector="dlib", score_threshold=1.5) == []
+
+
 @pytest.mark.parametrize("detector", DETECTORS)
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_exif_rotated_copies_give_boxes_in_the_upright_frame(photo_dir, detector, orientation):

@@ -190,7 +190,12 @@ class HaarBackend:
     one of the two eyes behind the glasses of the real test portrait, so eye points derived from them are not robust.
 
     The score is the cascade's final-stage weight (`detectMultiScale3(..., outputRejectLevels=True)`); windows are
-    grouped with OpenCV's usual 5 neighbours, which already rejects most false positives.
+    grouped with OpenCV's usual 5 neighbours, which already rejects most false positives. The default threshold
+    stays 0 (`python -m benchmarks.face_detection_precision`, 2026-12-07, OpenCV 4.14; benchmarks/RESULTS.md): on
+    108 real photos (10 faces) it gives 8 faces and 1 false positive (a mirrored retina, weight 1.84), and on
+    scikit-image's LFW subset 97 of 100 faces and no non-face. A threshold of 2 would drop that false positive
+    on these sets, but no threshold separates it reliably: faces upscaled from 25 px score as low as 1.7-2.5
+    depending on the resampling, and the weight falls with the face's size (2.8 for a 58 px portrait).
     """
 
     name = "haar"
@@ -233,14 +238,22 @@ class DlibBackend:
     """dlib's HOG + linear SVM frontal face detector, compiled into the `dlib-bin` wheel (Boost licence). No landmarks:
     dlib's shape predictor needs a separate model file, which hf_deepfever does not fetch.
 
-    The score is the SVM margin; detections below `score_threshold` (default 0) are dropped, as dlib also returns
-    weak false positives when asked for lower margins.
+    The score is the SVM margin; detections below `score_threshold` (default 0.2) are dropped. dlib's own cut is 0,
+    but the margins just above it are false positives on real photos (`python -m benchmarks.face_detection_precision`,
+    2026-12-07, dlib-bin 20.0.1, minimum face 40 px; benchmarks/RESULTS.md). On 108 photos (scikit-image's and
+    matplotlib's sample photos at full and half size, and their mirror images; 10 faces) every false positive at or
+    above 0 scored 0.00-0.14 (the astronaut's suit badge at 0.05, 0.12 and 0.14, a spot on a motorcycle photo at
+    0.00) and every face found 0.92-1.58: precision 0.67 at 0 (8 faces, 4 false positives), 0.8 at 0.1, 1.0 from
+    0.2 on, recall 0.8 throughout (the cameraman's three-quarter profile is missed). On scikit-image's LFW subset
+    (100 faces, 100 non-faces, upscaled to 200 px) 0.2 finds 91 faces against 92 at 0 (0.25: 89, 0.3: 88), and no
+    non-face at any threshold. 0.2 is the lowest tenth with no false positive, for one face in a hundred. Pass
+    `score_threshold=0` for dlib's own cut.
     """
 
     name = "dlib"
     description = "dlib HOG frontal face detector (dlib-bin, Boost licence)"
     native_min_face = 80.0  # the HOG window
-    default_score_threshold = 0.0
+    default_score_threshold = 0.2
 
     def __init__(self) -> None:
         try:
@@ -489,8 +502,8 @@ def detect_faces(
             The image is searched at the resolution where this size meets the detector's smallest window (at most 2x
             larger and 2048x2048 pixels).
         score_threshold (`float`, *optional*):
-            Minimum detector score; defaults to each detector's own (YuNet 0.6, dlib 0.0, Haar 0.0). Scores are not
-            comparable between detectors.
+            Minimum detector score; defaults to each detector's own (YuNet 0.6, dlib 0.2, Haar 0.0; see each backend
+            for why). Scores are not comparable between detectors.
         max_faces (`int`, *optional*):
             Keep only the largest `max_faces` faces.
 
