@@ -527,7 +527,7 @@ def test_photo_queries_embed_faces_as_the_face_expression_pipeline_does(tiny_mod
     from transformers import pipeline
 
     from hf_deepfever.models.deepfever.pipeline_face_expression import register_face_expression_pipeline
-    from hf_deepfever.search.photo_faces import analyse_photo, load_visual_model
+    from hf_deepfever.core.face_front_end import analyse_photo, load_visual_model
 
     register_face_expression_pipeline()  # done by the package's registration once that lands; safe to repeat
 
@@ -544,7 +544,7 @@ def test_photo_queries_embed_faces_as_the_face_expression_pipeline_does(tiny_mod
 
 def test_cli_similar_finds_a_photos_face_in_an_index_of_faces(tmp_path, tiny_model_dir, photo_folder, capsys):
     """An index with face boxes (the announced `extract --detect-faces` columns): an image query is its largest face."""
-    from hf_deepfever.search.photo_faces import analyse_photo, load_visual_model
+    from hf_deepfever.core.face_front_end import analyse_photo, load_visual_model
 
     visual = load_visual_model(tiny_model_dir)
     columns: dict[str, list] = {name: [] for name in ("path", "face_index", "face_x", "face_y", "face_w", "face_h", "vector")}
