@@ -37,3 +37,47 @@ def test_quick_run_writes_every_benchmark(tmp_path):
     assert {"ceiling_batch1_over_batchB", "speedup_vs_best_peer", "overlap_efficiency"} <= set(extraction)
     assert set(report["results"]["memory"]["figures"]["by_batch"]) == {"1", "32", "256"}
     assert "onnxruntime" in report["results"]["inference_options"]["figures"]["speedup_over_eager"]
+
+
+def test_claims_quick_run_writes_its_outputs(tmp_path, monkeypatch):
+    """`python -m benchmarks.claims --quick`: the shared corpus, one demo run per training seed, the summary, the
+    markdown, JSON and plot, and RESULTS.md left alone without --write-results. The training stages are replaced by
+    a stand-in with fixed figures: the real quick run trains five models per seed (over a minute on two cores)."""
+    import functools
+
+    import benchmarks.claims as claims
+    from hf_deepfever.demo import Stage
+
+    def stand_in(run):
+        for rank, (name, _) in enumerate(claims.MODELS):
+            figures = {key: 0.5 - 0.01 * rank + 0.001 * run.settings.seed for key, _, _ in claims.MODEL_METRICS}
+            run.model_results(name).update(figures, folder=str(run.model_dir(name)))
+        run.results["audio_visual"] = {
+            f"recola_dev_{stream}{dimension}_ccc": 0.1 * position
+            for position, (stream, _) in enumerate(reversed(claims.AV_STREAMS)) for dimension, _ in claims.AV_DIMENSIONS
+        }
+
+    def stages(shared_corpus):
+        corpus = Stage("corpus", functools.partial(claims._shared_corpus, shared=shared_corpus), "link the corpus")
+        return [corpus, Stage("stand_in", stand_in, "fixed figures")]
+
+    monkeypatch.setattr(claims, "seed_stages", stages)
+    results_before = claims.RESULTS_MD.read_bytes()
+    output = tmp_path / "claims"
+    assert claims.main(["--quick", "--seeds", "2", "--output", str(output)]) == 0
+
+    assert claims.RESULTS_MD.read_bytes() == results_before
+    report = json.loads((output / "claims.json").read_text())
+    assert report["mode"] == "quick" and report["training_seeds"] == [0, 1] and report["corpus_seed"] == 0
+    assert {"date_utc", "cores", "torch", "transformers", "torch_threads"} <= set(report["machine"])
+    assert len(report["loadavg_before"]) in (0, 3) and report["environment"]["versions"]["torch"]
+    assert set(report["seed_s"]) == {"0", "1"} and report["seconds_per_seed"] > 0
+    for seed in (0, 1):  # each seed ran the demo runner on a linked copy of the one corpus
+        assert (output / f"seed_{seed}" / "demo_results.json").is_file()
+        assert (output / f"seed_{seed}" / "corpus" / "demo_corpus.json").is_file()
+    verdicts = {row["verdict"] for claim in report["summary"]["claims"].values() for row in claim["metrics"].values()}
+    assert verdicts == {"holds on every seed"}  # each A side ranks above its B side in the stand-in's figures
+    markdown = (output / "claims.md").read_text()
+    assert "2 training seed(s) (0, 1) on ONE synthetic corpus" in markdown and "corpus seed 0" in markdown
+    assert "| seed 0 | seed 1 | A | B | A − B | Verdict |" in markdown and "holds on every seed" in markdown
+    assert (output / "claims.png").stat().st_size > 1000

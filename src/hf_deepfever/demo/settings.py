@@ -39,10 +39,25 @@ class DemoSettings:
     augment: bool = False
     logging_steps: int = 10
     pipeline_faces: int = 4
+    # None: the training recipes' own default (the demo passes nothing). `benchmarks.claims` sets these to compare
+    # aligned with unaligned crops, and the distilled student with and without its FEC triplet term.
+    align_faces: bool | None = None
+    student_triplet_weight: float | None = None
+    # The corpus is drawn with this seed (None: `seed`), so that several training seeds can share one corpus.
+    corpus_seed: int | None = None
+    # Base faces of the nuisance-pair check (each gives a pose, a lighting, an identity and an expression pair).
+    nuisance_pair_bases: int = 48
     hub_repo_id: str = "your-username/deepfever-demo-student"
 
-    def training_arguments(self, *, teacher: bool) -> list[str]:
-        """The command-line arguments of the teacher's or a student's training run (CPU-sized, no checkpoints)."""
+    @property
+    def corpus_seed_or_seed(self) -> int:
+        return self.seed if self.corpus_seed is None else self.corpus_seed
+
+    def training_arguments(self, *, teacher: bool, distilled: bool = False) -> list[str]:
+        """The command-line arguments of the teacher's or a student's training run (CPU-sized, no checkpoints);
+        ``distilled``: the distilled student's (``student_triplet_weight`` applies to it alone)."""
+        alignment = [] if self.align_faces is None else ["--align_faces" if self.align_faces else "--no_align_faces"]
+        triplets = [] if not distilled or self.student_triplet_weight is None else ["--triplet_weight", str(self.student_triplet_weight)]
         return [
             "--image_size", str(self.teacher_image_size if teacher else self.student_image_size),
             "--embedding_dim", str(self.embedding_dim),
@@ -60,6 +75,8 @@ class DemoSettings:
             "--logging_steps", str(self.logging_steps),
             "--dataloader_num_workers", str(self.dataloader_num_workers),
             *([] if self.augment else ["--no_augment"]),
+            *alignment,
+            *triplets,
         ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +100,7 @@ PRESETS: dict[str, DemoSettings] = {
         dataloader_num_workers=0,
         logging_steps=1,
         pipeline_faces=2,
+        nuisance_pair_bases=4,
     ),
 }
 

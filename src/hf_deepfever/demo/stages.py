@@ -9,18 +9,21 @@ markdown to ``run.report_sections``; what it stores under ``run.results`` goes i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from .run import MODEL_NAMES, DemoRun, Stage
+from .settings import DemoSettings
+
 
 def generate_corpus(run: DemoRun) -> None:
     """Write the synthetic demo corpus (reused when the folder already holds the same seed and size)."""
     from ..synthetic import make_demo_corpus
 
-    summary = make_demo_corpus(run.corpus_dir, seed=run.settings.seed, size=run.settings.corpus_size)
+    summary = make_demo_corpus(run.corpus_dir, seed=run.settings.corpus_seed_or_seed, size=run.settings.corpus_size)
     run.results["corpus"] = {"root": summary["root"], "size": summary["size"], "seed": summary["seed"]}
 
 
@@ -33,35 +36,42 @@ def _train(
     teacher: bool,
     unlabelled: bool = False,
     extra: tuple[str, ...] = (),
+    settings: DemoSettings | None = None,
 ) -> None:
     """Run one training recipe into ``run.model_dir(name)`` on the demo corpus: ``backbone``, the recipe's own
-    ``extra`` arguments, the corpus folders (``unlabelled``: the unlabelled faces too) and the settings' steps
-    (``teacher``: the teacher's)."""
+    ``extra`` arguments, the corpus folders (``unlabelled``: the unlabelled faces too, and the distilled student's
+    arguments) and the steps of ``settings`` (default the run's; ``teacher``: the teacher's)."""
+    settings = run.settings if settings is None else settings
     corpora = ["--affectnet_dir", str(run.corpus("affectnet")), "--fec_dir", str(run.corpus("fec"))]
     if unlabelled:
         corpora += ["--unlabelled_dir", str(run.corpus("unlabelled"))]
-    arguments = ["--backbone", backbone, *extra, *corpora, *run.settings.training_arguments(teacher=teacher)]
+    arguments = ["--backbone", backbone, *extra, *corpora, *settings.training_arguments(teacher=teacher, distilled=unlabelled)]
     output_dir = run.model_dir(name)
     run.log(f"  {name}: {' '.join(arguments)}")
     entry_point(["--output_dir", str(output_dir), *arguments])
     run.model_results(name)["folder"] = str(output_dir)
 
 
-def train_teacher(run: DemoRun) -> None:
-    """The multi-task teacher: AffectNet expressions + valence/arousal + FEC triplets."""
+def train_teacher(run: DemoRun, *, name: str = "teacher", overrides: Mapping[str, Any] | None = None) -> None:
+    """The multi-task teacher: AffectNet expressions + valence/arousal + FEC triplets (into ``name``, with the
+    run's settings but ``overrides``: another model of the same kind for a comparison)."""
     from ..training.teacher import main as teacher_main
 
-    _train(run, "teacher", teacher_main, backbone=run.settings.teacher_backbone, teacher=True)
+    settings = replace(run.settings, **(overrides or {}))
+    _train(run, name, teacher_main, backbone=settings.teacher_backbone, teacher=True, settings=settings)
 
 
-def distil_student(run: DemoRun) -> None:
-    """The student learns from the teacher on AffectNet, FEC faces and the unlabelled faces."""
+def distil_student(run: DemoRun, *, name: str = "student", overrides: Mapping[str, Any] | None = None) -> None:
+    """The student learns from the teacher on AffectNet, FEC faces and the unlabelled faces (``name`` and
+    ``overrides``: as for :func:`train_teacher`; the teacher is always ``teacher``)."""
     from ..training.distill import main as distill_main
 
+    settings = replace(run.settings, **(overrides or {}))
     teacher = ("--teacher", str(run.model_dir("teacher")), "--teacher_cache_dir", str(run.output_dir / "teacher_cache"))
     _train(
-        run, "student", distill_main, backbone=run.settings.student_backbone, teacher=False, unlabelled=True, extra=teacher
-    )
+        run, name, distill_main, backbone=settings.student_backbone, teacher=False, unlabelled=True, extra=teacher,
+        settings=settings,
+    )  # fmt: skip
 
 
 def train_baseline(run: DemoRun) -> None:
@@ -69,6 +79,11 @@ def train_baseline(run: DemoRun) -> None:
     from ..training.teacher import main as teacher_main
 
     _train(run, "baseline", teacher_main, backbone=run.settings.student_backbone, teacher=False)
+
+
+def trained_models(run: DemoRun) -> list[str]:
+    """The models this run trained, in training order (the demo's three; a comparison may add its own)."""
+    return [name for name, results in run.results.get("models", {}).items() if "folder" in results]
 
 
 def _loaded(run: DemoRun, name: str) -> tuple[Any, Any]:
@@ -93,7 +108,7 @@ def evaluate_models(run: DemoRun) -> None:
 
     validation = load_affectnet(run.corpus("affectnet"))["validation"]
     predictions = run.artifacts.setdefault("affectnet_predictions", {})
-    for name in MODEL_NAMES:
+    for name in trained_models(run):
         model, processor = _loaded(run, name)
         metrics, predictions[name] = evaluate_affectnet(model, processor, validation, batch_size=run.settings.eval_batch_size)
         stored = read_eval_results(run.model_dir(name) / EVAL_RESULTS_NAME)
@@ -118,12 +133,33 @@ def probe_models(run: DemoRun) -> None:
 
     rafdb = str(run.corpus("rafdb"))
     kind = dataset_kind([rafdb])
-    for name in MODEL_NAMES:
+    for name in trained_models(run):
         model, processor = _loaded(run, name)
         scores = rafdb_linear_probe(model, processor, rafdb, batch_size=run.settings.eval_batch_size, seed=run.settings.seed)
         merge_eval_results(run.model_dir(name) / EVAL_RESULTS_NAME, {DATASET_KIND_KEY: kind, **scores})
         run.model_results(name).update(scores)
     run.results["rafdb_chance_accuracy"] = rafdb_chance_accuracy(rafdb)
+
+
+def measure_nuisance_ratios(run: DemoRun) -> None:
+    """Synthetic face pairs that differ only in pose, lighting or identity, or only in expression, embedded by
+    each model through its own processor: how much more its vector moves with the expression (a check no
+    training loss sees; :mod:`hf_deepfever.training.nuisance_ratio`)."""
+    from ..synthetic.nuisance_pairs import DEFAULT_IMAGE_SIZE, PAIR_KINDS, render_nuisance_pairs
+    from ..training.nuisance_ratio import model_nuisance_ratios
+    from .report import nuisance_section
+
+    # The corpus seed draws the pairs: every training seed of a comparison is measured on the same faces.
+    seed = run.settings.corpus_seed_or_seed
+    pairs = render_nuisance_pairs(run.settings.nuisance_pair_bases, seed=seed)
+    for name in trained_models(run):
+        model, processor = _loaded(run, name)
+        run.model_results(name).update(model_nuisance_ratios(model, processor, pairs, batch_size=run.settings.eval_batch_size))
+    run.results["nuisance_pairs"] = {
+        "seed": seed, "pairs_per_kind": run.settings.nuisance_pair_bases, "kinds": list(PAIR_KINDS),
+        "image_size": DEFAULT_IMAGE_SIZE,
+    }  # fmt: skip
+    run.report_sections.append(nuisance_section(run.results))
 
 
 def reload_and_run_pipelines(run: DemoRun) -> None:
@@ -230,6 +266,7 @@ DEMO_STAGES: list[Stage] = [
     Stage("baseline", train_baseline, "train the same student without distillation"),
     Stage("evaluate", evaluate_models, "reload and evaluate all three models"),
     Stage("linear_probe", probe_models, "RAF-DB linear probe of all three models"),
+    Stage("nuisance", measure_nuisance_ratios, "expression vs pose / lighting / identity distances, synthetic pairs"),
     Stage("audio_visual", train_audio_visual, "train DeepFEVER-AV on the demo RECOLA corpus"),
     Stage("pipelines", reload_and_run_pipelines, "AutoModel.from_pretrained + both pipelines"),
     Stage("plots", write_plots, "training curves, confusion matrices, 2-D vector map"),
@@ -238,4 +275,15 @@ DEMO_STAGES: list[Stage] = [
 """The demo, in order. Add a stage by inserting ``Stage(name, function, description)``."""
 
 
-__all__ = ["DEMO_STAGES"]
+__all__ = [
+    "DEMO_STAGES",
+    "distil_student",
+    "evaluate_models",
+    "generate_corpus",
+    "measure_nuisance_ratios",
+    "probe_models",
+    "train_audio_visual",
+    "train_baseline",
+    "train_teacher",
+    "trained_models",
+]
