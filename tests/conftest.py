@@ -17,6 +17,13 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# One intra-op thread per process (torch, and every child process through the environment): the tests' models
+# are tiny, so a second thread buys nothing, while on a busy 2-core machine OpenMP threads waiting for each other
+# made one forward pass 5-50x slower (30-700 ms instead of ~30 ms), which made the training tests take 15-30 s
+# instead of 1-3 s. Tests that choose a thread count (extraction's plans, --num-threads, --threads) still set it
+# themselves; an OMP_NUM_THREADS already set (e.g. by CI) is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
 
 import pytest  # noqa: E402
 
