@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/deepfever demo --output_dir $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The suite in .venv-latest on the newest releases pyproject.toml allows; prints what differs from the lock.
 test-latest:
