@@ -410,6 +410,8 @@ class CropPlan:
             `+0.5`) to `(a x + b y + c, d x + e y + f)` in the resized region; `None` if axis-aligned.
         coverage: below 1 when the region is thinner than one output pixel: the share of that pixel it covers,
             by which its values are dimmed (what averaging it with the black padding would give).
+        rotated_side: rotated crops: side of the square sampled through `affine` (the source's own scale, at
+            most `ROTATION_OVERSAMPLING` times `side`), then resized to `side` with antialiasing; `None`: `side`.
     """
 
     region: tuple[int, int, int, int]
@@ -419,6 +421,13 @@ class CropPlan:
     offset: tuple[int, int] | None = None
     affine: tuple[float, float, float, float, float, float] | None = None
     coverage: float = 1.0
+    rotated_side: int | None = None
+
+
+ROTATION_OVERSAMPLING = 4
+"""A rotated crop is sampled at up to this many times the output side, then downscaled with antialiasing: a
+bilinear rotation sampled directly at the output scale, after a first resize, blurs small crops (two
+interpolations, the second one without antialiasing)."""
 
 
 def _axis_span(start: int, side: int, first: int, end: int, out: int) -> tuple[int, int, int, int, float]:
@@ -471,6 +480,10 @@ def plan_crop(
             (x0, y0, x1, y1), padding, (count_x, count_y), out, offset=(out_x, out_y), coverage=cover_x * cover_y
         )
 
+    # The turned square is sampled at the source's own scale (at most ROTATION_OVERSAMPLING x the output, never
+    # below the output) and only then resized to `out`, with antialiasing, like an axis-aligned crop.
+    inner = max(out, min(side, ROTATION_OVERSAMPLING * out))
+    scale = inner / side
     cos, sin, half = math.cos(angle), math.sin(angle), side / 2.0
     centre_x, centre_y = left + half, top + half
     reach = half * (abs(cos) + abs(sin)) + 1.0  # half-extent of the turned square, + 1 px for interpolation
@@ -487,7 +500,7 @@ def plan_crop(
         fy * cos / scale,
         fy * (centre_y - y0 - half * (sin + cos)),
     )
-    return CropPlan((x0, y0, x1, y1), (0, 0, 0, 0), (size_x, size_y), out, affine=affine)
+    return CropPlan((x0, y0, x1, y1), (0, 0, 0, 0), (size_x, size_y), out, affine=affine, rotated_side=inner)
 
 
 def _per_image(values: Any, count: int, name: str, one_item: Any) -> list[Any]:
@@ -536,7 +549,8 @@ def _normalisation(
 
 
 def _rotation_filter(resample: PILImageResampling) -> str:
-    """The interpolation of the rotation step (at output scale): the closest one both libraries offer."""
+    """The interpolation of the rotation step: the closest one both libraries offer. (A turned square sampled above
+    the output scale rotates with bicubic instead of bilinear; see `_render`.)"""
     if resample == PILImageResampling.NEAREST:
         return "nearest"
     return "bicubic" if resample in (PILImageResampling.BICUBIC, PILImageResampling.LANCZOS) else "bilinear"
@@ -589,7 +603,12 @@ class _DeepFeverDefaults:
         if plan.region_size != (region.shape[2], region.shape[1]):
             region = self._resize(region, plan.region_size, resample)
         if plan.affine is not None:
-            return self._rotate(region, plan.affine, plan.side, _rotation_filter(resample))
+            inner = plan.rotated_side or plan.side
+            mode = _rotation_filter(resample)
+            if inner != plan.side and mode == "bilinear":
+                mode = "bicubic"  # sampled above the output scale, then downscaled: keep the source's detail
+            rotated = self._rotate(region, plan.affine, inner, mode)
+            return rotated if inner == plan.side else self._resize(rotated, (plan.side, plan.side), resample)
         if plan.coverage < 1.0:
             region = self._dim(region, plan.coverage)
         if plan.offset == (0, 0) and plan.region_size == (plan.side, plan.side):
