@@ -48,8 +48,12 @@ def test_claims_quick_run_writes_its_outputs(tmp_path, monkeypatch):
     import benchmarks.claims as claims
     from hf_deepfever.demo import Stage
 
+    # Every claim's A side ranks above its B side (A before B in this order).
+    order = ["teacher", "student_with_triplet", "student", "baseline", "teacher_unaligned"]
+    assert sorted(order) == sorted(name for name, _ in claims.MODELS)
+
     def stand_in(run):
-        for rank, (name, _) in enumerate(claims.MODELS):
+        for rank, name in enumerate(order):
             figures = {key: 0.5 - 0.01 * rank + 0.001 * run.settings.seed for key, _, _ in claims.MODEL_METRICS}
             run.model_results(name).update(figures, folder=str(run.model_dir(name)))
         run.results["audio_visual"] = {
