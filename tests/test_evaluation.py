@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hf_deepfever import DeepFeverConfig, DeepFeverForExpressionRecognition, DeepFeverImageProcessor
 from hf_deepfever.training import evaluation
@@ -173,3 +174,17 @@ def test_landmarks_without_an_eye_line_are_cropped_unaligned_as_in_training(demo
     metrics, predictions = evaluation.evaluate_affectnet(model, processor, broken, batch_size=4)
     assert len(predictions.logits) == len(broken)
     assert 0.0 <= metrics["affectnet_accuracy_8"] <= 1.0
+
+
+def test_an_evaluation_leaves_the_global_random_stream_alone(demo_corpus, saved_model):
+    """Evaluating in the middle of a training run must not move the training's random numbers (dropout): the
+    figures would then depend on how often it evaluates."""
+    from hf_deepfever.data import load_affectnet
+
+    split = load_affectnet(demo_corpus / "affectnet")["validation"]
+    model = DeepFeverForExpressionRecognition.from_pretrained(saved_model)
+    processor = DeepFeverImageProcessor.from_pretrained(saved_model)
+    torch.manual_seed(321)
+    before = torch.get_rng_state()
+    evaluation.evaluate_affectnet(model, processor, split, batch_size=8)
+    assert torch.equal(torch.get_rng_state(), before)

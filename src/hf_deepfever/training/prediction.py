@@ -156,6 +156,9 @@ def predict_images(
         shuffle=False,
         num_workers=num_workers,
         collate_fn=_ProcessorCollator(processor),
+        # Its own generator (for the workers' base seed): an evaluation in the middle of a training run must not
+        # move the training's random stream (dropout), or the figures would depend on how often it evaluates.
+        generator=torch.Generator().manual_seed(0),
     )
     model = _unwrap(model, accelerator)
     is_main = True
