@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_deepfever.core.environment import library_versions
+from hf_deepfever.core.environment import cpu_capability, library_versions
 from hf_deepfever.core.environment import processor_name as cpu_model
 
 
@@ -126,6 +126,7 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "timm": timm.__version__,

@@ -49,7 +49,7 @@ def test_claims_quick_run_writes_its_outputs(tmp_path, monkeypatch):
     from hf_deepfever.demo import Stage
 
     # Every claim's A side ranks above its B side (A before B in this order).
-    order = ["teacher", "student_with_triplet", "student", "baseline", "teacher_unaligned"]
+    order = ["teacher", "student_with_triplet", "student", "student_temperature_1", "student_temperature_8", "baseline", "teacher_unaligned"]
     assert sorted(order) == sorted(name for name, _ in claims.MODELS)
 
     def stand_in(run):

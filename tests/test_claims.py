@@ -141,3 +141,38 @@ def test_the_results_section_is_replaced_between_its_markers_or_appended():
     replaced = replace_section(appended + "\ntail\n", "## Claims\nnew\n")
     assert "old" not in replaced and f"{BEGIN}\n## Claims\nnew\n{END}" in replaced and replaced.endswith("\ntail\n")
     assert replaced.count(BEGIN) == replaced.count(END) == 1
+
+
+def test_each_comparison_model_reaches_its_recipe_with_its_one_change(monkeypatch, tmp_path):
+    """The claims' comparison stages call the demo's recipes with the demo's arguments plus exactly their change:
+    --no_align_faces for the teacher, --triplet_weight 1 or --kd_temperature T for the distilled student."""
+    import benchmarks.claims as claims
+    import hf_deepfever.training.distill as distill
+    import hf_deepfever.training.teacher as teacher
+    from hf_deepfever.demo.run import DemoRun
+
+    calls: dict[str, list[str]] = {}
+
+    def recorder(argv: list[str]) -> None:
+        calls[argv[argv.index("--output_dir") + 1].rsplit("/", 1)[-1]] = argv
+
+    monkeypatch.setattr(teacher, "main", recorder)
+    monkeypatch.setattr(distill, "main", recorder)
+    settings = claims.claims_settings(quick=True, seed=1, corpus_seed=0)
+    run = DemoRun(tmp_path, settings, log=lambda line: None)
+    for stage in claims.seed_stages(tmp_path / "unused"):
+        if stage.name not in ("corpus", "evaluate", "linear_probe", "nuisance", "audio_visual"):
+            stage.run(run)
+    assert set(calls) == {name for name, _ in claims.MODELS}
+
+    def option(name: str, flag: str) -> str | None:
+        argv = calls[name]
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    assert "--align_faces" in calls["teacher"] and "--no_align_faces" in calls["teacher_unaligned"]
+    assert option("student", "--triplet_weight") == "0.0" and option("student_with_triplet", "--triplet_weight") == "1.0"
+    assert option("student", "--kd_temperature") is None  # the recipe's own temperature
+    for t in claims.TEMPERATURES:
+        assert option(f"student_temperature_{t}", "--kd_temperature") == str(float(t))
+    assert all(option(name, "--seed") == "1" for name in calls)
+    assert "--teacher" not in calls["baseline"] and "--kd_temperature" not in calls["teacher"]

@@ -22,6 +22,16 @@ def processor_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_capability() -> str | None:
+    """The widest vector instruction set torch's CPU kernels use here (``AVX512``, ``AVX2``, ``DEFAULT``...): two
+    processors with one model name can differ in it, and a float32 sum vectorised another way rounds otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def library_versions(distributions: Iterable[str]) -> dict[str, str | None]:
     """The installed version of each distribution (None when it is not installed), without importing it."""
     versions: dict[str, str | None] = {}
@@ -33,4 +43,4 @@ def library_versions(distributions: Iterable[str]) -> dict[str, str | None]:
     return versions
 
 
-__all__ = ["library_versions", "processor_name"]
+__all__ = ["cpu_capability", "library_versions", "processor_name"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..core.environment import library_versions, processor_name
+from ..core.environment import cpu_capability, library_versions, processor_name
 from ..inference.engines import torch_threads
 
 # The libraries whose releases move the demo's numbers (initialisation, kernels, resampling, the corpus drawing).
@@ -38,6 +38,7 @@ def describe_environment(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": f"{sys.platform} {platform.machine()}",
         "processor": processor_name(),
+        "cpu_capability": cpu_capability(),
         "torch_threads": threads,
         "versions": library_versions(_LIBRARIES),
     }
@@ -48,7 +49,8 @@ def environment_line(environment: dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in environment.get("versions", {}).items() if version)
     return (
         f"Python {environment.get('python')}, {versions}; {environment.get('torch_threads')} torch thread(s) on "
-        f"{environment.get('processor')} ({environment.get('platform')})."
+        f"{environment.get('processor')} ({environment.get('platform')}, torch CPU kernels "
+        f"{environment.get('cpu_capability')})."
     )
 
 
