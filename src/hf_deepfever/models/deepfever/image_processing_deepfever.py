@@ -62,9 +62,9 @@ class DeepFeverImageProcessorKwargs(ImagesKwargs, total=False):
     align_faces (`bool`, *optional*, defaults to `True`):
         With landmarks, take the square crop in a frame rotated so that the eyes are level (without landmarks
         nothing changes): a rolled face then reaches the model upright, so it need not learn every roll. On the
-        synthetic demo corpus it raised the teacher's 8-class accuracy on the mean of 3 training seeds (+4.9 +-
-        7.7 points), not on every seed (benchmarks/RESULTS.md); `False` keeps the axis-aligned crop whatever the
-        landmarks.
+        synthetic demo corpus, over 3 training seeds, it raised the teacher's valence CCC on every seed and its
+        8-class accuracy on the mean only (+2.7 +- 12.2 points; benchmarks/RESULTS.md); `False` keeps the
+        axis-aligned crop whatever the landmarks.
     """
 
     face_boxes: list[FaceBox | None] | None
